@@ -1,0 +1,39 @@
+"""convzoo: the classic convolutional networks, faithful to their papers, verified layer by layer."""
+
+from convzoo.errors import ConvzooError, UnknownModelError
+from convzoo.registry import (
+    ModelCard,
+    count_parameters,
+    create_model,
+    list_models,
+    model_card,
+    parameter_count,
+    register_model,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvzooError",
+    "ModelCard",
+    "UnknownModelError",
+    "count_parameters",
+    "create_model",
+    "list_models",
+    "model_card",
+    "parameter_count",
+    "register_model",
+]
+
+
+def __getattr__(name: str):
+    # Heavier parts load on first use, so `import convzoo` stays quick.
+    if name == "summarize":
+        from convzoo.inspect import summarize
+
+        return summarize
+    if name == "optimize":
+        from convzoo.export import optimize
+
+        return optimize
+    raise AttributeError(f"module 'convzoo' has no attribute {name!r}")
