@@ -1,4 +1,4 @@
-"""convzoo: the classic convolutional networks, faithful to their papers, verified layer by layer."""
+"""convzoo: classic ConvNets, faithful to their papers, checked layer by layer."""
 
 from convzoo.errors import ConvzooError, UnknownModelError
 from convzoo.registry import (

@@ -40,11 +40,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    headers = {"name": "name", "year": "year", "input": "input", "params": "params",
-               "torchvision": "torchvision twin", "paper": "paper"}
-    cells = [
-        {**r, "params": f"{r['params']:,}", "year": str(r["year"])} for r in rows
-    ]
+    headers = {
+        "name": "name",
+        "year": "year",
+        "input": "input",
+        "params": "params",
+        "torchvision": "torchvision twin",
+        "paper": "paper",
+    }
+    cells = [{**r, "params": f"{r['params']:,}", "year": str(r["year"])} for r in rows]
     widths = {k: max(len(h), *(len(c[k]) for c in cells)) for k, h in headers.items()}
     # The paper column takes what is left of a 100-column terminal.
     fixed = sum(w + 2 for k, w in widths.items() if k != "paper")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from torch import Tensor, nn
 
 from convzoo.errors import ConvzooError
@@ -24,9 +23,7 @@ class ClassicNet(nn.Module):
     def check_input(self, x: Tensor) -> None:
         """Refuse an input that the layers would fail on deep inside, with a message that helps."""
         name = getattr(getattr(self, "card", None), "name", type(self).__name__)
-        accepted = (
-            f"(N, {self.in_chans}, H, W) with H and W at least {self.min_input_size}"
-        )
+        accepted = f"(N, {self.in_chans}, H, W) with H and W at least {self.min_input_size}"
         if not isinstance(x, Tensor):
             raise ConvzooError(f"{name} expects a tensor of shape {accepted}, got {type(x)}")
         shape = tuple(x.shape)
