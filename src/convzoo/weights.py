@@ -1,48 +1,472 @@
-"""Loading weights into a network. (Weight entries and downloads: see the weights issue.)"""
+"""Pretrained weights: entries as data, reading state dicts safely, loading them into a network.
+
+A :class:`WeightEntry` says where a network's weights come from (URL, SHA-256, format), what
+they expect (the transforms: resize, crop, mean, std) and what they give (the categories and the
+metrics the publisher states). Two sources of entries:
+
+* the torchvision-compatible networks (``model_card(name).torchvision_twin``) take theirs from
+  torchvision's own weights API (:func:`torchvision.models.get_model_weights`), nothing copied by
+  hand. torchvision publishes only the first 8 hex digits of each file's SHA-256, in the file name
+  (``resnet18-f37072fd.pth``); we check that prefix, exactly as ``torch.hub`` does, and say so
+  (``sha256_is_prefix``). A prefix of 32 bits detects truncation and corruption, not a forgery.
+* entries of our own, as JSON in ``convzoo/data/weights.json`` (full SHA-256).
+
+Entry names: ``imagenet`` is the publisher's first ImageNet-1k recipe (torchvision's
+``IMAGENET1K_V1``, the one the classic papers and PyTorch's transfer-learning tutorial use); later
+recipes keep torchvision's name in lower case (``imagenet1k_v2``).
+
+Files are read as safetensors, or as ``.pth``/``.pt`` with ``torch.load(weights_only=True)``
+only: a pickle that would run code is refused.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import os
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from convzoo.errors import ConvzooError
 
+DEFAULT_ENTRY = "imagenet"
+# Keys under which a training checkpoint keeps the network's state dict.
+_STATE_KEYS = ("model", "state_dict", "model_state_dict", "model_state")
 
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """A state dict from safetensors or a ``.pth``/``.pt`` file (read with ``weights_only``)."""
+
+class WeightsWarning(UserWarning):
+    """Weights were loaded, but not all of them (e.g. a classifier of another size)."""
+
+
+@dataclass(frozen=True)
+class WeightEntry:
+    """One set of published weights for one network of the zoo."""
+
+    model: str
+    name: str
+    url: str
+    sha256: str
+    sha256_is_prefix: bool
+    file_format: str  # "pth" or "safetensors"
+    num_classes: int
+    categories: tuple[str, ...]
+    transforms: dict[str, Any]  # resize_size, crop_size, mean, std, interpolation
+    metrics: dict[str, Any]  # as the publisher states them, e.g. {"ImageNet-1K": {"acc@1": ..}}
+    source: str  # who publishes them, e.g. "torchvision ResNet18_Weights.IMAGENET1K_V1"
+    dataset: str = "ImageNet-1k"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # builder arguments they need
+    notes: str = ""
+
+    @property
+    def file_name(self) -> str:
+        from convzoo.hub import file_name_of
+
+        return file_name_of(self.url)
+
+    def cache_path(self) -> Path:
+        """Where the file lives in the cache (it may not be there yet)."""
+        from convzoo.hub import weights_dir
+
+        return weights_dir() / self.file_name
+
+    def is_cached(self) -> bool:
+        return self.cache_path().is_file()
+
+    def to_dict(self, categories: bool = False) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["categories"] = list(self.categories) if categories else len(self.categories)
+        d["file_name"] = self.file_name
+        return d
+
+    def meta(self) -> dict[str, Any]:
+        """What a loaded model keeps of its weights (``model.card.extra["weights"]``)."""
+        return {
+            "model": self.model,
+            "name": self.name,
+            "source": self.source,
+            "url": self.url,
+            "categories": list(self.categories),
+            "transforms": dict(self.transforms),
+            "metrics": self.metrics,
+        }
+
+
+def _torchvision_entries(model: str, twin: str) -> list[WeightEntry]:
+    from torchvision.models import get_model_weights
+
+    from convzoo.hub import hash_from_file_name
+
+    try:
+        enum = get_model_weights(twin)
+    except (ValueError, KeyError):
+        return []
+    entries = []
+    for i, w in enumerate(enum):
+        t = w.transforms()  # torchvision's ImageClassification preset: resize, crop, mean, std
+        prefix = hash_from_file_name(w.url.rsplit("/", 1)[-1])
+        if prefix is None:  # every torchvision classification file carries one; be safe anyway
+            continue
+        kwargs: dict[str, Any] = {}
+        notes = w.meta.get("_docs", "").strip()
+        if twin == "googlenet":
+            # torchvision builds GoogLeNet for these weights with transform_input=True: the
+            # weights were ported from TensorFlow and expect inputs scaled to [-1, 1].
+            kwargs["transform_input"] = True
+        entries.append(
+            WeightEntry(
+                model=model,
+                name=DEFAULT_ENTRY if i == 0 else w.name.lower(),
+                url=w.url,
+                sha256=prefix,
+                sha256_is_prefix=True,
+                file_format="pth",
+                num_classes=len(w.meta["categories"]),
+                categories=tuple(w.meta["categories"]),
+                transforms={
+                    "resize_size": int(t.resize_size[0]),
+                    "crop_size": int(t.crop_size[0]),
+                    "mean": [float(v) for v in t.mean],
+                    "std": [float(v) for v in t.std],
+                    "interpolation": t.interpolation.value,
+                },
+                metrics=dict(w.meta.get("_metrics", {})),
+                source=f"torchvision {type(w).__name__}.{w.name}",
+                model_kwargs=kwargs,
+                notes=notes,
+            )
+        )
+    return entries
+
+
+@lru_cache(maxsize=1)
+def _data_entries() -> tuple[WeightEntry, ...]:
+    try:
+        text = resources.files("convzoo").joinpath("data/weights.json").read_text()
+    except FileNotFoundError:
+        return ()
+    entries = []
+    for d in json.loads(text):
+        d = dict(d)
+        d["categories"] = tuple(d.get("categories", ()))
+        d.setdefault("sha256_is_prefix", False)
+        entries.append(WeightEntry(**d))
+    return tuple(entries)
+
+
+def weight_entries(model: str | None = None) -> list[WeightEntry]:
+    """The weight entries of one network (or of every network of the zoo)."""
+    from convzoo.registry import list_models, model_card
+
+    names = [model] if model is not None else list_models()
+    out: list[WeightEntry] = []
+    for name in names:
+        card = model_card(name)  # refuses unknown names with a helpful message
+        if card.torchvision_twin:
+            out.extend(_torchvision_entries(name, card.torchvision_twin))
+        out.extend(e for e in _data_entries() if e.model == name)
+    return out
+
+
+def get_weight_entry(model: str, name: str = DEFAULT_ENTRY) -> WeightEntry:
+    """The entry ``name`` of ``model``; an unknown one is refused with the names that exist."""
+    entries = weight_entries(model)
+    for e in entries:
+        if e.name == name.lower():
+            return e
+    have = ", ".join(e.name for e in entries) or "none"
+    raise ConvzooError(
+        f"{model} has no weights named {name!r} (it has: {have}). `convzoo weights list` shows "
+        f"every entry; a local file or a URL can be given instead."
+    )
+
+
+def fetch_weights(entry: WeightEntry, *, progress: bool = True) -> Path:
+    """The cached file of ``entry``, downloaded and hash-checked first if needed."""
+    from convzoo.hub import cached_download
+
+    return cached_download(entry.url, entry.sha256, entry.file_name, progress=progress)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict]:
+    """The state dict in a weights file or training checkpoint, and the metadata beside it.
+
+    safetensors: tensors, and the string metadata of its header. ``.pth``/``.pt``: read with
+    ``torch.load(weights_only=True)``: a plain state dict, or a dict holding one under ``model``
+    / ``state_dict`` (a ``convzoo train`` checkpoint) next to other plain values.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from safetensors import safe_open
 
         try:
-            return load_file(str(path))
+            with safe_open(str(path), framework="pt") as f:
+                meta = dict(f.metadata() or {})
+                state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
         except Exception as err:  # safetensors raises its own error types
-            raise ConvzooError(f"{path}: not a readable safetensors file ({err})") from None
+            raise ConvzooError(
+                f"{path}: not a readable safetensors file, truncated or damaged? ({err})"
+            ) from None
+        # convzoo writes nested metadata as JSON strings; decode those that are.
+        for k, v in list(meta.items()):
+            if isinstance(v, str) and v[:1] in "[{":
+                with contextlib.suppress(ValueError):
+                    meta[k] = json.loads(v)
+        return state, meta
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
+        msg = str(err)
+        if "Weights only load failed" in msg or "Unsupported global" in msg:
+            raise ConvzooError(
+                f"{path}: refused: the file is a pickle that holds more than tensors and plain "
+                f"values, and unpickling it could run code. convzoo reads .pth/.pt files with "
+                f"torch.load(weights_only=True) only. If you trust the file, re-save its state "
+                f"dict (torch.save(model.state_dict(), ...)) or convert it to safetensors."
+            ) from None
         raise ConvzooError(
-            f"{path}: refused or unreadable: only plain state dicts are loaded "
-            f"(weights_only=True), never a pickle that could run code ({type(err).__name__})"
+            f"{path}: not a readable PyTorch file, truncated or damaged? ({type(err).__name__}: "
+            f"{msg.split('. ')[0][:160] if msg else ''})"
         ) from None
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ConvzooError(f"{path}: does not hold a state dict of tensors")
-    return obj
-
-
-def load_weights(model: nn.Module, source: str | os.PathLike[str], model_name: str) -> None:
-    """Load a local state-dict file into ``model`` (strict)."""
-    state = read_state_dict(source)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    meta: dict[str, Any] = {}
+    if isinstance(obj, dict):
+        for key in _STATE_KEYS:
+            inner = obj.get(key)
+            if (
+                isinstance(inner, dict)
+                and inner
+                and all(isinstance(v, torch.Tensor) for v in inner.values())
+            ):
+                meta = {k: v for k, v in obj.items() if k != key and not _is_tensor_tree(v)}
+                obj = inner
+                break
+    if (
+        not isinstance(obj, dict)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    ):
         raise ConvzooError(
-            f"{source} does not fit {model_name}: missing keys {missing[:8]}, "
-            f"unexpected keys {unexpected[:8]}"
+            f"{path}: does not hold a state dict (a dict of parameter names to tensors), "
+            f"nor a checkpoint with one under 'model' or 'state_dict'"
         )
+    return obj, meta
+
+
+def _is_tensor_tree(v: Any) -> bool:
+    # Optimizer and scheduler states are not metadata a user reads.
+    if isinstance(v, torch.Tensor):
+        return True
+    if isinstance(v, dict):
+        return any(_is_tensor_tree(x) for x in v.values())
+    if isinstance(v, (list, tuple)):
+        return any(_is_tensor_tree(x) for x in v)
+    return False
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """A state dict from safetensors or a ``.pth``/``.pt`` file (read with ``weights_only``)."""
+    return read_checkpoint(path)[0]
+
+
+def save_state_dict(
+    state: dict[str, torch.Tensor], path: str | os.PathLike[str], metadata: dict | None = None
+) -> Path:
+    """Write a state dict as safetensors (temp file, then ``os.replace``); metadata as JSON."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        # safetensors refuses shared storage; clone so tied or viewed tensors save.
+        save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, str(tmp), meta)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_state_dict_into` did."""
+
+    source: str
+    loaded: int
+    skipped_classifier: list[str] = field(default_factory=list)
+    dropped_aux: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"loaded {self.loaded} tensors from {self.source}"]
+        if self.skipped_classifier:
+            parts.append(
+                f"classifier not loaded (other number of classes): {self.skipped_classifier}"
+            )
+        if self.dropped_aux:
+            parts.append(f"ignored {len(self.dropped_aux)} auxiliary-head tensors")
+        return "; ".join(parts)
+
+
+def _classifier_modules(model: nn.Module) -> set[str]:
+    """Names of the final classifiers: the card's, and any Linear with num_classes outputs (the
+    auxiliary heads of GoogLeNet)."""
+    n = getattr(model, "num_classes", None)
+    names = {getattr(model, "classifier_name", "")}
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Linear) and m.out_features == n:
+            names.add(name)
+    names.discard("")
+    return names
+
+
+def load_state_dict_into(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str, model_name: str
+) -> LoadReport:
+    """Load ``state`` into ``model``; everything must fit except, possibly, the classifier.
+
+    A classifier whose number of classes differs from the model's is left as initialised, with a
+    :class:`WeightsWarning`; auxiliary heads the model does not have (GoogLeNet built with
+    ``aux_logits=False``) are ignored, as torchvision does. Any other difference is a
+    :class:`ConvzooError` listing the missing and unexpected keys and the shapes that differ;
+    nothing is loaded then.
+    """
+    own = model.state_dict()
+    heads = _classifier_modules(model)
+    head_keys = {k for k in own if k.rsplit(".", 1)[0] in heads}
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    dropped_aux = [k for k in unexpected if k.split(".", 1)[0] in {"aux1", "aux2"}]
+    dropped_aux = dropped_aux if not any(k.startswith(("aux1.", "aux2.")) for k in own) else []
+    unexpected = [k for k in unexpected if k not in dropped_aux]
+    shapes = [
+        (k, tuple(state[k].shape), tuple(v.shape))
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    skipped = [k for k, _, _ in shapes if k in head_keys]
+    # The classifier's own keys differ only in the number of classes (first dim).
+    bad_shapes = [s for s in shapes if s[0] not in head_keys or s[1][1:] != s[2][1:]]
+    if missing or unexpected or bad_shapes:
+        lines = [f"the weights in {source} do not fit {model_name}:"]
+        if missing:
+            lines.append(f"missing keys ({len(missing)}): {_short(missing)}")
+        if unexpected:
+            lines.append(f"unexpected keys ({len(unexpected)}): {_short(unexpected)}")
+        if bad_shapes:
+            lines.append(
+                "shapes that differ (key: file vs model): "
+                + _short([f"{k}: {a} vs {b}" for k, a, b in bad_shapes])
+            )
+        lines.append(
+            "Are they weights of another network? `convzoo weights list "
+            f"{model_name}` shows the entries that fit."
+        )
+        raise ConvzooError(" ".join(lines))
+    to_load = {k: v for k, v in state.items() if k in own and k not in skipped}
+    if skipped:
+        # Keep the model's freshly initialised classifier for those keys.
+        to_load.update({k: own[k] for k in skipped})
+    model.load_state_dict(to_load, strict=True)
+    report = LoadReport(source, len(to_load) - len(skipped), skipped, dropped_aux)
+    if skipped:
+        n_file = next(a for k, a, _ in shapes if k in skipped)[0]
+        warnings.warn(
+            f"{model_name}: loaded the weights of {source} except the classifier "
+            f"({', '.join(sorted({k.rsplit('.', 1)[0] for k in skipped}))}), which has {n_file} "
+            f"classes there and {getattr(model, 'num_classes', '?')} here; it stays newly "
+            f"initialised: train it (e.g. `convzoo finetune`).",
+            WeightsWarning,
+            stacklevel=3,
+        )
+    return report
+
+
+def _short(items: list[str], n: int = 8) -> str:
+    more = f" ... and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def _is_url(source: str) -> bool:
+    return "://" in source and source.split("://", 1)[0] in {"http", "https", "file", "ftp"}
+
+
+def resolve_weights(
+    source: str | os.PathLike[str], model_name: str, *, progress: bool = True
+) -> tuple[Path, WeightEntry | None]:
+    """The local file for ``source`` (an entry name, a path or a URL) and its entry, if any."""
+    from convzoo.hub import cached_download, hash_from_file_name
+
+    s = os.fspath(source)
+    if _is_url(s):
+        # A user's URL: checked against the hash prefix in its name if it has one (torch.hub's
+        # convention), else downloaded unchecked, as torch.hub does.
+        known = [e for e in weight_entries(model_name) if e.url == s]
+        if known:
+            return fetch_weights(known[0], progress=progress), known[0]
+        prefix = hash_from_file_name(s.rsplit("/", 1)[-1])
+        return cached_download(s, prefix, progress=progress), None
+    path = Path(s).expanduser()
+    if path.exists() or os.sep in s or "." in Path(s).name:
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights file {s!r} does not exist (nor is it a weight entry of {model_name}; "
+                f"`convzoo weights list {model_name}` shows them)"
+            )
+        return path, None
+    entry = get_weight_entry(model_name, s)
+    return fetch_weights(entry, progress=progress), entry
+
+
+def load_weights(
+    model: nn.Module,
+    source: str | os.PathLike[str],
+    model_name: str,
+    *,
+    progress: bool = True,
+) -> LoadReport:
+    """Load weights into ``model`` from an entry name (``"imagenet"``), a file or a URL.
+
+    The categories and transforms of the weights are kept in ``model.card.extra["weights"]``
+    (for :mod:`convzoo.predict`) when the model has a card.
+    """
+    path, entry = resolve_weights(source, model_name, progress=progress)
+    state, meta = read_checkpoint(path)
+    label = f"{model_name} weights {entry.name!r} ({path})" if entry else str(path)
+    report = load_state_dict_into(model, state, label, model_name)
+    if entry is not None:
+        # Settings the weights need that are plain attributes of the network (GoogLeNet's
+        # transform_input, as torchvision sets it when it loads these weights).
+        for key, value in entry.model_kwargs.items():
+            if hasattr(model, key):
+                setattr(model, key, value)
+    card = getattr(model, "card", None)
+    if card is not None:
+        info: dict[str, Any] = entry.meta() if entry else {"source": str(source), "file": str(path)}
+        if not entry:
+            for key in ("categories", "classes", "transforms"):
+                if key in meta:
+                    info["categories" if key == "classes" else key] = meta[key]
+        if info.get("categories") is not None and len(info["categories"]) != getattr(
+            model, "num_classes", len(info["categories"])
+        ):
+            info["categories"] = None  # the classifier was not loaded: its names do not apply
+        info["report"] = str(report)
+        model.card = dataclasses.replace(card, extra={**card.extra, "weights": info})
+    return report
