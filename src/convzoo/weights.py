@@ -114,6 +114,10 @@ def _torchvision_entries(model: str, twin: str) -> list[WeightEntry]:
         prefix = hash_from_file_name(w.url.rsplit("/", 1)[-1])
         if prefix is None:  # every torchvision classification file carries one; be safe anyway
             continue
+        if not w.meta.get("categories"):
+            # VGG16_Weights.IMAGENET1K_FEATURES: only the conv features are valid (ported for
+            # SSD), the classifier holds no trained values; not a classifier's weights.
+            continue
         kwargs: dict[str, Any] = {}
         notes = w.meta.get("_docs", "").strip()
         if twin == "googlenet":
