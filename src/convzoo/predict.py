@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +33,12 @@ class Predictor:
 
     model: nn.Module
     name: str
-    transforms: dict[str, Any]
+    transform: Callable[[Any], torch.Tensor]
+    crop_size: int
     categories: list[str] | None
     in_chans: int
     source: str
-    notes: list[str] = field(default_factory=list)
-
-    def transform(self, image: Any) -> torch.Tensor:
-        return build_transform(self.transforms)(image)
+    transforms: dict[str, Any] = field(default_factory=dict)
 
 
 def default_transforms(card: Any) -> dict[str, Any]:
@@ -160,37 +158,68 @@ def load_predictor(
         name = src
         label = f"{src} weights {weights or 'imagenet'}"
     else:
+        from convzoo.weights import load_state_dict_into
+
         path = Path(src)
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(
-                f"{src!r} is neither a model of the zoo nor a checkpoint file "
+                f"{src!r} is neither a model of the zoo nor a checkpoint "
                 f"(`convzoo list` shows the models)"
             )
         state, meta = read_checkpoint(path)
-        name = model_name or _meta_get(meta, "model", "model_name", "arch")
+        m = meta.get("model")
+        name = model_name or (m.get("name") if isinstance(m, dict) else m)
+        name = name or _meta_get(meta, "model_name", "arch")
         if not isinstance(name, str):
             raise ConvzooError(
                 f"{path} does not say which network it holds; give it with --model NAME"
             )
-        num_classes = _meta_get(meta, "num_classes")
+        kwargs = dict(m.get("kwargs", {})) if isinstance(m, dict) else {}
         classes = _meta_get(meta, "classes", "categories")
-        if num_classes is None:
-            num_classes = len(classes) if classes else 1000
-        kwargs = _meta_get(meta, "model_kwargs") or {}
-        in_chans = _meta_get(meta, "in_chans")
-        model = create_model(name, num_classes=int(num_classes), in_chans=in_chans, **kwargs)
-        from convzoo.weights import load_state_dict_into
+        if "num_classes" not in kwargs:
+            n = _meta_get(meta, "num_classes")
+            if not n and classes:
+                n = len(classes)
+            if not n:  # a plain state dict: its classifier says how many classes
+                from convzoo.registry import model_card
 
+                head = state.get(f"{model_card(name).classifier}.weight")
+                n = head.shape[0] if head is not None else 1000
+            kwargs["num_classes"] = int(n)
+        extra = _meta_get(meta, "model_kwargs") or {}
+        model = create_model(name, **{**extra, **kwargs})
         load_state_dict_into(model, state, str(path), name)
-        info = {"categories": classes, "transforms": _meta_get(meta, "transforms")}
+        info = {"categories": classes, "transforms": _meta_get(meta, "transforms"), "meta": meta}
         label = str(path)
     card = model.card
-    transforms = dict(info.get("transforms") or default_transforms(card))
+    transform, crop, tdict = _transform_for(info, card)
     categories = info.get("categories")
     if categories is not None and len(categories) != card.num_classes:
         categories = None
     model.eval().to(device)
-    return Predictor(model, name, transforms, categories, card.in_chans, label)
+    return Predictor(model, name, transform, crop, categories, card.in_chans, label, tdict)
+
+
+def _transform_for(info: dict[str, Any], card: Any) -> tuple[Callable, int, dict[str, Any]]:
+    """The eval transform: the weights' preset (resize, crop) if they state one; for a training
+    checkpoint, the validation transform ``convzoo train`` used (:func:`convzoo.data.
+    pil_transforms` on the geometry it recorded); else the card's defaults."""
+    t = dict(info.get("transforms") or {})
+    if "crop_size" in t:
+        return build_transform(t), int(t["crop_size"]), t
+    meta = info.get("meta") or {}
+    if t or "input_size" in meta:
+        from convzoo.data import Geometry, pil_transforms
+
+        size = t.get("input_size") or meta.get("input_size") or card.input_size
+        mean = t.get("mean") or meta.get("mean") or card.mean
+        std = t.get("std") or meta.get("std") or card.std
+        c, h, w = (int(v) for v in size)
+        geo = Geometry(c, h, w, tuple(mean), tuple(std))
+        t = {"input_size": [c, h, w], "mean": list(mean), "std": list(std)}
+        return pil_transforms(geo, train=False, augment=False), min(h, w), t
+    t = default_transforms(card)
+    return build_transform(t), int(t["crop_size"]), t
 
 
 @torch.no_grad()
@@ -208,7 +237,7 @@ def predict(
     if topk < 1:
         raise ConvzooError(f"--topk must be at least 1, got {topk}")
     files = find_images(images)
-    crop = int(predictor.transforms["crop_size"])
+    crop = predictor.crop_size
     tensors, notes = [], []
     for f in files:
         img, note = load_image(f, predictor.in_chans)

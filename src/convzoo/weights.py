@@ -211,6 +211,19 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     / ``state_dict`` (a ``convzoo train`` checkpoint) next to other plain values.
     """
     path = Path(path)
+    if path.is_dir() or (
+        path.name == "weights.safetensors" and path.with_name("meta.json").is_file()
+    ):
+        # A `convzoo train` checkpoint folder (or run folder): its weights and meta.json.
+        from convzoo.train.checkpoint import find_checkpoint
+
+        ckpt = find_checkpoint(path)
+        state, _ = _read_file(ckpt.weights_path)
+        return state, {**ckpt.meta, "checkpoint": str(ckpt.path)}
+    return _read_file(path)
+
+
+def _read_file(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
     if path.suffix == ".safetensors":
@@ -428,7 +441,7 @@ def resolve_weights(
         return cached_download(s, prefix, progress=progress), None
     path = Path(s).expanduser()
     if path.exists() or os.sep in s or "." in Path(s).name:
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(
                 f"weights file {s!r} does not exist (nor is it a weight entry of {model_name}; "
                 f"`convzoo weights list {model_name}` shows them)"
