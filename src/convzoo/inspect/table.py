@@ -1,0 +1,622 @@
+"""The structural-details table: rows from the tracer, totals computed from the rows, renderers.
+
+Renderers only format: every number they print is a field of a :class:`LayerRecord` or of
+:class:`Totals`. Formats: ``text`` (a 100-column terminal; columns dropped by priority rather
+than overflowing), ``md`` (like the lecture's tables), ``csv``, ``json`` (schema
+``convzoo.summary/1``, documented in ``docs/structural-tables.md``), ``latex`` and ``html`` (a
+standalone page).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from convzoo.errors import ConvzooError
+from convzoo.inspect import costs
+from convzoo.inspect.trace import LayerRecord, TraceResult
+
+FORMATS = ("text", "md", "csv", "json", "latex", "html")
+CONVENTIONS = ("real", "lecture")
+JSON_SCHEMA = "convzoo.summary/1"
+
+
+def _hwc(shape: Sequence[int]) -> str:
+    """``H x W x C`` as in the lecture (the batch dimension dropped)."""
+    if len(shape) == 4:
+        return f"{shape[2]}x{shape[3]}x{shape[1]}"
+    if len(shape) == 2:
+        return f"1x1x{shape[1]}"
+    return "x".join(str(s) for s in shape[1:])
+
+
+def _pair_text(v: Sequence[int] | None) -> str:
+    if v is None:
+        return ""
+    return str(v[0]) if len(set(v)) == 1 else "x".join(str(x) for x in v)
+
+
+def _kernel_text(v: Sequence[int] | None) -> str:
+    return "" if v is None else "x".join(str(x) for x in v)
+
+
+def human(n: float, unit: str = "") -> str:
+    """``1.23M``-style abbreviation (powers of 1000) for the terminal."""
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{suffix}{unit}"
+    return f"{int(n)}{unit}"
+
+
+def human_bytes(n: float) -> str:
+    for div, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= div:
+            return f"{n / div:.2f} {suffix}"
+    return f"{int(n)} B"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    get: Callable[[LayerRecord, SummaryTable], Any]
+    priority: int  # the lower, the longer it survives on a narrow terminal
+    numeric: bool = False
+    short: Callable[[Any], str] | None = None  # abbreviation for the text renderer
+
+
+def _pct(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else 0.0
+
+
+COLUMNS: dict[str, Column] = {
+    c.key: c
+    for c in (
+        Column("index", "#", lambda r, t: r.index if r.index is not None else "", 0, True),
+        Column("name", "layer", lambda r, t: r.name, 0),
+        Column("type", "type", lambda r, t: r.type, 3),
+        Column("input", "input", lambda r, t: _hwc(r.input_shape), 1),
+        Column("output", "output", lambda r, t: _hwc(r.output_shape), 0),
+        Column("kernel", "kernel", lambda r, t: _kernel_text(r.kernel), 1),
+        Column("stride", "stride", lambda r, t: _pair_text(r.stride), 2),
+        Column("pad", "pad", lambda r, t: _pair_text(r.padding), 2),
+        Column("in", "in", lambda r, t: "" if r.in_channels is None else r.in_channels, 4, True),
+        Column(
+            "out", "out", lambda r, t: "" if r.out_channels is None else r.out_channels, 4, True
+        ),
+        Column("params", "params", lambda r, t: r.params, 0, True, lambda v: f"{v:,}"),
+        Column(
+            "params_pct",
+            "params %",
+            lambda r, t: round(_pct(r.params, t.totals.params), 2),
+            5,
+            True,
+            lambda v: f"{v:.1f}",
+        ),
+        Column("macs", "MACs", lambda r, t: r.macs, 0, True, lambda v: human(v)),
+        Column(
+            "macs_pct",
+            "MACs %",
+            lambda r, t: round(_pct(r.macs, t.totals.macs), 2),
+            5,
+            True,
+            lambda v: f"{v:.1f}",
+        ),
+        Column(
+            "activations",
+            "activations",
+            lambda r, t: r.activations * 1,
+            6,
+            True,
+            lambda v: human(v),
+        ),
+        Column("rf", "RF", lambda r, t: _pair_text(r.receptive_field), 3),
+    )
+}
+DEFAULT_COLUMNS = tuple(COLUMNS)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Totals of a table, computed from its rows (plus parameters the forward never used)."""
+
+    params: int
+    trainable_params: int
+    frozen_params: int
+    unused_params: int
+    macs: int
+    weight_bytes: int
+    activation_bytes: int
+    input_bytes: int
+    batch_size: int
+
+    @property
+    def flops(self) -> int:
+        """FLOPs = 2 x MACs (one multiply and one add)."""
+        return 2 * self.macs
+
+    def to_dict(self) -> dict[str, int]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["flops"] = self.flops
+        return d
+
+
+@dataclass
+class SummaryTable:
+    """A structural-details table. ``total_params`` and ``total_macs`` are the headline numbers."""
+
+    model_name: str
+    input_shape: tuple[int, ...]
+    rows: list[LayerRecord]
+    totals: Totals
+    convention: str = "real"
+    depth: int | None = None
+    columns: tuple[str, ...] = DEFAULT_COLUMNS
+    unused: dict[str, int] = field(default_factory=dict)
+    output_shapes: list[tuple[int, ...]] = field(default_factory=list)
+
+    @property
+    def total_params(self) -> int:
+        return self.totals.params
+
+    @property
+    def total_macs(self) -> int:
+        return self.totals.macs
+
+    @property
+    def total_flops(self) -> int:
+        return self.totals.flops
+
+    def weighted(self) -> list[LayerRecord]:
+        """The numbered rows (conv and linear layers, projection shortcuts excepted)."""
+        return [r for r in self.rows if r.index is not None]
+
+    def render(
+        self, fmt: str = "text", columns: Sequence[str] | None = None, width: int = 100
+    ) -> str:
+        if fmt not in FORMATS:
+            raise ConvzooError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        cols = check_columns(columns or self.columns)
+        return RENDERERS[fmt](self, cols, width)
+
+    def __str__(self) -> str:
+        return self.render("text")
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(render_json(self, self.columns, 0))
+
+
+def check_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    cols = []
+    for c in columns:
+        for part in str(c).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part not in COLUMNS:
+                raise ConvzooError(f"unknown column {part!r}; choose from {', '.join(COLUMNS)}")
+            cols.append(part)
+    if not cols:
+        raise ConvzooError(f"no columns given; choose from {', '.join(COLUMNS)}")
+    return tuple(cols)
+
+
+# --- building the table ---------------------------------------------------------------------
+
+
+def _number(rows: list[LayerRecord]) -> None:
+    i = 0
+    for r in rows:
+        if r.kind in costs.WEIGHTED_KINDS and not r.shortcut:
+            i += 1
+            r.index = i
+        else:
+            r.index = None
+
+
+def _lecture(rows: list[LayerRecord]) -> list[LayerRecord]:
+    """The lecture's convention: conv, pooling, linear and depth-concat rows; convs with biases;
+    no batch norm, no projection shortcut, no activation / dropout / addition rows."""
+    out = []
+    for r in rows:
+        if r.shortcut or r.kind not in (*costs.WEIGHTED_KINDS, *costs.POOL_KINDS, "concat"):
+            continue
+        params = r.params
+        if r.kind == "conv" and not r.has_bias and r.out_channels:
+            params += r.out_channels
+        out.append(replace(r, params=params, trainable_params=params, param_bytes=params * 4))
+    return out
+
+
+def _aggregate(rows: list[LayerRecord], depth: int) -> list[LayerRecord]:
+    """Rows deeper than ``depth`` merged into their ancestor at ``depth`` (sums of costs)."""
+    out: list[LayerRecord] = []
+    current: LayerRecord | None = None
+    for r in rows:
+        if r.depth <= depth:
+            out.append(r)
+            current = None
+            continue
+        prefix = ".".join(r.name.split(".")[:depth])
+        if current is not None and current.name == prefix:
+            current.params += r.params
+            current.trainable_params += r.trainable_params
+            current.param_bytes += r.param_bytes
+            current.macs += r.macs
+            current.output_shape = r.output_shape
+            current.output_bytes = r.output_bytes
+            current.out_channels = r.out_channels
+            current.extra["activations"] = current.extra.get("activations", 0) + r.activations
+            continue
+        current = LayerRecord(
+            name=prefix,
+            type="block",
+            kind="block",
+            depth=depth,
+            input_shape=r.input_shape,
+            output_shape=r.output_shape,
+            in_channels=r.in_channels,
+            out_channels=r.out_channels,
+            params=r.params,
+            trainable_params=r.trainable_params,
+            param_bytes=r.param_bytes,
+            macs=r.macs,
+            output_bytes=r.output_bytes,
+            extra={"activations": r.activations},
+        )
+        out.append(current)
+    return out
+
+
+def build_table(
+    trace: TraceResult,
+    *,
+    model_name: str,
+    batch_size: int,
+    convention: str = "real",
+    depth: int | None = None,
+    columns: Sequence[str] | None = None,
+) -> SummaryTable:
+    if convention not in CONVENTIONS:
+        raise ConvzooError(
+            f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}"
+        )
+    if depth is not None and depth < 1:
+        raise ConvzooError(f"depth must be at least 1, got {depth}")
+    rows = [replace(r, extra=dict(r.extra)) for r in trace.records]
+    _number(rows)
+    if convention == "lecture":
+        rows = _lecture(rows)
+        unused: dict[str, int] = {}
+        unused_trainable = 0
+    else:
+        unused = dict(trace.unused_params)
+        unused_trainable = trace.unused_trainable
+    params = sum(r.params for r in rows) + sum(unused.values())
+    trainable = sum(r.trainable_params for r in rows) + unused_trainable
+    totals = Totals(
+        params=params,
+        trainable_params=trainable,
+        frozen_params=params - trainable,
+        unused_params=sum(unused.values()),
+        macs=sum(r.macs for r in rows),
+        weight_bytes=sum(r.param_bytes for r in rows)
+        + (4 * sum(unused.values()))
+        + (trace.buffer_bytes if convention == "real" else 0),
+        activation_bytes=sum(0 if r.inplace else r.output_bytes for r in rows),
+        input_bytes=costs.numel(trace.input_shape) * 4,
+        batch_size=batch_size,
+    )
+    if depth is not None:
+        rows = _aggregate(rows, depth)
+    for r in rows:
+        r.extra.pop("module", None)
+    return SummaryTable(
+        model_name=model_name,
+        input_shape=tuple(trace.input_shape),
+        rows=rows,
+        totals=totals,
+        convention=convention,
+        depth=depth,
+        columns=check_columns(columns) if columns else DEFAULT_COLUMNS,
+        unused=unused,
+        output_shapes=trace.output_shapes,
+    )
+
+
+# --- renderers ------------------------------------------------------------------------------
+
+
+def _cells(t: SummaryTable, cols: Sequence[str]) -> list[list[Any]]:
+    return [[COLUMNS[c].get(r, t) for c in cols] for r in t.rows]
+
+
+def _footer_lines(t: SummaryTable) -> list[str]:
+    tot = t.totals
+    lines = [
+        f"Total params: {tot.params:,} (trainable {tot.trainable_params:,}, frozen "
+        f"{tot.frozen_params:,})",
+        f"Total MACs: {tot.macs:,} ({human(tot.macs)}); FLOPs = 2 x MACs = {tot.flops:,}",
+        f"Weight memory: {human_bytes(tot.weight_bytes)}; activation memory of one forward "
+        f"pass at batch {tot.batch_size}: {human_bytes(tot.activation_bytes)}; input "
+        f"{human_bytes(tot.input_bytes)}",
+    ]
+    if tot.unused_params:
+        lines.append(
+            f"{tot.unused_params:,} parameters not used by this (inference) forward, counted in "
+            f"the total: {', '.join(sorted({n.split('.')[0] for n in t.unused}))}"
+        )
+    if t.convention == "lecture":
+        lines.append(
+            "Convention: lecture (conv layers with biases, no batch norm, no projection "
+            "shortcuts, no activation rows)"
+        )
+    return lines
+
+
+def _title(t: SummaryTable) -> str:
+    shape = "x".join(str(s) for s in t.input_shape[1:])
+    return f"{t.model_name} - Structural Details (input {shape}, batch {t.input_shape[0]})"
+
+
+def _text_value(c: str, v: Any) -> str:
+    col = COLUMNS[c]
+    if v == "" or v is None:
+        return ""
+    if col.short is not None and isinstance(v, (int, float)):
+        return col.short(v)
+    return str(v)
+
+
+def render_text(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
+    cols = list(cols)
+    body = [[_text_value(c, v) for c, v in zip(cols, row, strict=True)] for row in _cells(t, cols)]
+    heads = [COLUMNS[c].title for c in cols]
+
+    def widths(cs: list[str], rows: list[list[str]]) -> list[int]:
+        idx = [cols.index(c) for c in cs]
+        return [
+            max([len(COLUMNS[c].title)] + [len(r[i]) for r in rows])
+            for c, i in zip(cs, idx, strict=True)
+        ]
+
+    keep = list(cols)
+    name_cap = 32
+    while True:
+        w = widths(keep, body)
+        if "name" in keep:
+            w[keep.index("name")] = min(w[keep.index("name")], name_cap)
+        if sum(w) + 2 * (len(keep) - 1) <= width:
+            break
+        # drop the lowest-priority column (the last of equals); then shorten the names
+        droppable = [c for c in keep if COLUMNS[c].priority > 0]
+        if droppable:
+            worst = max(droppable, key=lambda c: (COLUMNS[c].priority, keep.index(c)))
+            keep.remove(worst)
+        elif name_cap > 12:
+            name_cap -= 4
+        else:
+            break
+    w = widths(keep, body)
+    if "name" in keep:
+        w[keep.index("name")] = min(w[keep.index("name")], name_cap)
+    idx = [cols.index(c) for c in keep]
+
+    def line(values: list[str]) -> str:
+        parts = []
+        for c, v, wd in zip(keep, values, w, strict=True):
+            if len(v) > wd:  # long dotted names keep their informative end
+                v = "…" + v[-(wd - 1) :]
+            parts.append(v.rjust(wd) if COLUMNS[c].numeric else v.ljust(wd))
+        return "  ".join(parts).rstrip()
+
+    out = [_title(t), line([heads[i] for i in idx]), "-" * min(width, sum(w) + 2 * (len(w) - 1))]
+    for r in body:
+        out.append(line([r[i] for i in idx]))
+    out.append("-" * min(width, sum(w) + 2 * (len(w) - 1)))
+    out.extend(_footer_lines(t))
+    dropped = [COLUMNS[c].title for c in cols if c not in keep]
+    if dropped:
+        out.append(
+            f"(columns left out to fit {width} columns: {', '.join(dropped)}; "
+            f"--format md/csv/json show them)"
+        )
+    return "\n".join(out) + "\n"
+
+
+def _md_escape(v: Any) -> str:
+    return str(v).replace("|", "\\|")
+
+
+def render_md(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
+    heads = [COLUMNS[c].title for c in cols]
+    out = [
+        f"**{_title(t)}**",
+        "",
+        "| " + " | ".join(heads) + " |",
+        "|" + "|".join("---:" if COLUMNS[c].numeric else "---" for c in cols) + "|",
+    ]
+    for row in _cells(t, cols):
+        vals = [
+            f"{v:,}"
+            if isinstance(v, int) and not isinstance(v, bool) and c != "index"
+            else _md_escape(v)
+            for c, v in zip(cols, row, strict=True)
+        ]
+        out.append("| " + " | ".join(vals) + " |")
+    total = {c: "" for c in cols}
+    first = cols[0]
+    total[first] = "**Total**"
+    if "params" in cols:
+        total["params"] = f"**{t.totals.params:,}**"
+    if "macs" in cols:
+        total["macs"] = f"**{t.totals.macs:,}**"
+    out.append("| " + " | ".join(total[c] for c in cols) + " |")
+    out.append("")
+    out.extend(f"- {line}" for line in _footer_lines(t))
+    return "\n".join(out) + "\n"
+
+
+def render_csv(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for row in _cells(t, cols):
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def render_json(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
+    def shape(s: Sequence[int]) -> list[int]:
+        return [int(x) for x in s]
+
+    rows = []
+    for r in t.rows:
+        rows.append(
+            {
+                "index": r.index,
+                "name": r.name,
+                "type": r.type,
+                "kind": r.kind,
+                "depth": r.depth,
+                "input_shape": shape(r.input_shape),
+                "output_shape": shape(r.output_shape),
+                "kernel": None if r.kernel is None else shape(r.kernel),
+                "stride": None if r.stride is None else shape(r.stride),
+                "padding": None if r.padding is None else shape(r.padding),
+                "in_channels": r.in_channels,
+                "out_channels": r.out_channels,
+                "params": r.params,
+                "trainable_params": r.trainable_params,
+                "macs": r.macs,
+                "activations": r.activations,
+                "receptive_field": None if r.receptive_field is None else shape(r.receptive_field),
+                "shortcut": r.shortcut,
+            }
+        )
+    doc = {
+        "schema": JSON_SCHEMA,
+        "model": t.model_name,
+        "input_shape": shape(t.input_shape),
+        "batch_size": t.totals.batch_size,
+        "convention": t.convention,
+        "depth": t.depth,
+        "rule": "MACs = multiply-accumulates of one inference forward; FLOPs = 2 x MACs",
+        "rows": rows,
+        "totals": t.totals.to_dict(),
+        "unused_params": t.unused,
+    }
+    return json.dumps(doc, indent=2 if width else None) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+    "\\": r"\textbackslash{}",
+}
+
+
+def _tex(v: Any) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(v))
+
+
+def render_latex(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
+    spec = "".join("r" if COLUMNS[c].numeric else "l" for c in cols)
+    out = [
+        r"\begin{table}[ht]",
+        r"\centering",
+        r"\small",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\hline",
+        " & ".join(_tex(COLUMNS[c].title) for c in cols) + r" \\",
+        r"\hline",
+    ]
+    for row in _cells(t, cols):
+        vals = [
+            f"{v:,}" if isinstance(v, int) and c != "index" else v
+            for c, v in zip(cols, row, strict=True)
+        ]
+        out.append(" & ".join(_tex(v) for v in vals) + r" \\")
+    out.append(r"\hline")
+    total = ["" for _ in cols]
+    total[0] = r"\textbf{Total}"
+    if "params" in cols:
+        total[cols.index("params")] = rf"\textbf{{{t.totals.params:,}}}"
+    if "macs" in cols:
+        total[cols.index("macs")] = rf"\textbf{{{t.totals.macs:,}}}"
+    out.append(" & ".join(total) + r" \\")
+    out += [
+        r"\hline",
+        r"\end{tabular}",
+        rf"\caption{{{_tex(_title(t))}. {_tex(_footer_lines(t)[1])}}}",
+        r"\end{table}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+NUM_CLASS = ' class="num"'
+
+
+def render_html(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(COLUMNS[c].title)}</th>" for c in cols)
+    body = []
+    for r, row in zip(t.rows, _cells(t, cols), strict=True):
+        cls = f' class="{r.kind}"'
+        tds = "".join(
+            f'<td class="num">{v:,}</td>'
+            if isinstance(v, int) and c != "index"
+            else f"<td{NUM_CLASS if COLUMNS[c].numeric else ''}>{esc(str(v))}</td>"
+            for c, v in zip(cols, row, strict=True)
+        )
+        body.append(f"<tr{cls}>{tds}</tr>")
+    foot = "".join(f"<li>{esc(line)}</li>" for line in _footer_lines(t))
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{esc(_title(t))}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ccc; padding: 2px 6px; }}
+th {{ background: #eee; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+tr.conv td, tr.linear td {{ background: #f6fbff; }}
+tr.concat td, tr.add td {{ background: #fff8e6; }}
+</style>
+</head>
+<body>
+<h1>{esc(_title(t))}</h1>
+<table>
+<thead><tr>{head}</tr></thead>
+<tbody>
+{chr(10).join(body)}
+</tbody>
+</table>
+<ul>{foot}</ul>
+</body>
+</html>
+"""
+
+
+RENDERERS: dict[str, Callable[[SummaryTable, Sequence[str], int], str]] = {
+    "text": render_text,
+    "md": render_md,
+    "csv": render_csv,
+    "json": render_json,
+    "latex": render_latex,
+    "html": render_html,
+}
