@@ -1,0 +1,122 @@
+"""Data-parallel training under ``torchrun``: process group, sampler, rank-0-only output.
+
+``torchrun --nproc-per-node N [--nnodes M --node-rank R --rdzv-endpoint HOST:PORT] -m convzoo.cli
+train ...`` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; :func:`init_distributed` then joins
+the process group (NCCL on GPUs, gloo on CPUs) and each process trains on its share of every
+global batch with DistributedDataParallel, which averages the gradients, so N processes with a
+per-process batch B compute what one process computes with a batch of N x B.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def dist_info() -> DistInfo:
+    """Rank and world size of this process (1 process when no group is initialised)."""
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(
+            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+        )
+    return DistInfo()
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1); else do nothing."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or not dist.is_available():
+        return DistInfo()
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+        if use_cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return dist_info()
+
+
+def cleanup_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class EpochSampler(Sampler[int]):
+    """A seeded shuffle per epoch, sharded over processes, that can start part-way.
+
+    The indices are those of torch's ``DistributedSampler`` (``randperm`` seeded with
+    ``seed + epoch``, padded to a multiple of the world size, rank r taking every world-th index
+    from r), so with one process it is a plain seeded shuffle and with N processes the union of
+    the N per-process batches at step t is the single-process batch at step t with N times the
+    batch size. ``start`` skips the first indices of this process's share: a resumed run carries
+    on from the batch where it stopped without loading the skipped images.
+    """
+
+    def __init__(
+        self, n: int, *, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1
+    ):
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+        self.start = 0
+        self.num_samples = math.ceil(n / world_size)
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def indices(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator()
+            g.manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        total = self.num_samples * self.world_size
+        order += order[: total - len(order)]  # pad as DistributedSampler does
+        return order[self.rank : total : self.world_size]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices()[self.start :])
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start
+
+
+class ShardSampler(Sampler[int]):
+    """Every world-th index from ``rank``, no padding: evaluation counts each image once."""
+
+    def __init__(self, n: int, rank: int = 0, world_size: int = 1):
+        self.idx = list(range(rank, n, world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.idx)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum a tensor over processes (a no-op with one process)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t

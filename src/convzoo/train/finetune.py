@@ -1,0 +1,318 @@
+"""Transfer learning: a pretrained network, a new classifier, your images.
+
+Three modes, run by the training loop (:func:`convzoo.train.fit`: its outputs, checkpoints,
+resume and torchrun support):
+
+``head``
+    Only the new classifier trains; everything else is frozen. PyTorch's transfer-learning
+    tutorial calls this "ConvNet as fixed feature extractor".
+``full``
+    Every parameter trains, at one learning rate (the tutorial's "finetuning the ConvNet").
+``staged``
+    fastai's ``fine_tune`` (Howard and Gugger 2020, after ULMFiT, Howard and Ruder 2018): the
+    head alone for ``head_epochs``, then everything, with discriminative learning rates: the
+    earliest layers get ``lr / lr_mult``, the head ``lr``, the layers between geometric steps
+    (fastai's ``slice(lr / 100, lr)``). Unlike fastai (a one-cycle per stage, and ``lr`` halved
+    for the second) one schedule (``--schedule``) spans both stages.
+
+A frozen BatchNorm stays in eval mode (the loop's :func:`freeze_batchnorm_of_frozen`), so its
+running statistics remain the pretrained network's: a handful of new images would otherwise
+overwrite them (fastai instead trains BatchNorm by default, ``train_bn=True``; the issue asks for
+frozen statistics).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from convzoo.errors import ConvzooError
+from convzoo.train.config import TrainConfig
+from convzoo.train.loop import Callback, FitResult, Trainer
+
+MODES = ("head", "full", "staged")
+FINETUNE_JSON = "finetune.json"
+
+# The defaults of PyTorch's transfer-learning tutorial: SGD, lr 0.001, momentum 0.9, no weight
+# decay; we keep the loop's cosine schedule (the tutorial steps by 0.1 every 7 epochs).
+FINETUNE_DEFAULTS = {
+    "epochs": 10,
+    "batch_size": 16,
+    "lr": 0.001,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "warmup_epochs": 0.0,
+}
+
+
+@dataclass(frozen=True)
+class FinetuneSpec:
+    """What makes a fine-tuning run, besides the :class:`TrainConfig`; saved as finetune.json."""
+
+    weights: str | None
+    mode: str = "staged"
+    head_epochs: int = 1
+    lr_mult: float = 100.0
+    groups: int = 3
+
+    def validate(self, epochs: int) -> FinetuneSpec:
+        if self.mode not in MODES:
+            raise ConvzooError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "staged" and not 0 < self.head_epochs < epochs:
+            raise ConvzooError(
+                f"staged mode trains the head for --head-epochs ({self.head_epochs}) and then "
+                f"everything; it needs 0 < head epochs < --epochs ({epochs})"
+            )
+        if not self.lr_mult >= 1 or self.groups < 1:
+            raise ConvzooError("--lr-mult must be >= 1 and --groups >= 1")
+        return self
+
+
+def head_parameter_names(model: nn.Module) -> set[str]:
+    """The parameters of the new classifier: the card's final layer and, for GoogLeNet, the
+    auxiliary classifiers' last layers (any Linear with ``num_classes`` outputs)."""
+    from convzoo.weights import _classifier_modules
+
+    heads = _classifier_modules(model)
+    return {n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in heads}
+
+
+def parameter_groups(model: nn.Module, spec: FinetuneSpec, lr: float) -> list[dict[str, Any]]:
+    """Optimizer groups: the backbone in ``spec.groups`` contiguous blocks (in the order the
+    network defines its parameters, input first), then the head.
+
+    ``staged``: block ``i`` of ``k`` gets ``lr / lr_mult ** (1 - i / k)``, from ``lr / lr_mult``
+    for the first to just under ``lr``; the head ``lr``. ``head`` and ``full``: ``lr`` for all.
+    Every parameter is in a group (frozen ones too) so that unfreezing needs no new optimizer.
+    """
+    heads = head_parameter_names(model)
+    named = list(model.named_parameters())
+    backbone = [(n, p) for n, p in named if n not in heads]
+    head = [p for n, p in named if n in heads]
+    if not head:
+        raise ConvzooError(f"{type(model).__name__}: no classifier found to fine-tune")
+    k = max(1, min(spec.groups, len(backbone)))
+    groups: list[dict[str, Any]] = []
+    size = math.ceil(len(backbone) / k) if backbone else 0
+    for i in range(k if backbone else 0):
+        block = backbone[i * size : (i + 1) * size]
+        if not block:
+            continue
+        scale = spec.lr_mult ** -(1 - i / k) if spec.mode == "staged" else 1.0
+        groups.append(
+            {
+                "params": [p for _, p in block],
+                "lr": lr * scale,
+                "name": f"backbone{i}",
+                "first": block[0][0],
+            }
+        )
+    groups.append({"params": head, "lr": lr, "name": "head", "first": "head"})
+    return groups
+
+
+def set_trainable(model: nn.Module, backbone: bool) -> None:
+    """Head always trainable; the backbone as asked."""
+    heads = head_parameter_names(model)
+    for n, p in model.named_parameters():
+        p.requires_grad_(backbone or n in heads)
+
+
+class StagedUnfreeze(Callback):
+    """Freeze the backbone before ``head_epochs``, unfreeze it from then on.
+
+    Decided from the epoch number alone, so a resumed run lands in the right stage. Under
+    torchrun, DistributedDataParallel only synchronises the parameters that required gradients
+    when it was built, so the network is wrapped anew when the set changes.
+    """
+
+    def __init__(self, spec: FinetuneSpec):
+        self.spec = spec
+        self._state: bool | None = None
+
+    def _apply(self, trainer: Trainer, epoch: int) -> None:
+        if self.spec.mode == "full":
+            unfreeze = True
+        elif self.spec.mode == "head":
+            unfreeze = False
+        else:
+            unfreeze = epoch >= self.spec.head_epochs
+        if unfreeze == self._state:
+            return
+        set_trainable(trainer.model, unfreeze)
+        if self._state is not None and unfreeze and not trainer.quiet:
+            print(
+                f"epoch {epoch + 1}: unfreezing the backbone (discriminative learning rates: "
+                + ", ".join(f"{g['name']} {g['lr']:.2g}" for g in trainer.optimizer.param_groups)
+                + ")",
+                flush=True,
+            )
+        self._state = unfreeze
+        if trainer.dist.enabled:
+            dev = trainer.device
+            trainer.net = nn.parallel.DistributedDataParallel(
+                trainer.model, device_ids=[dev.index] if dev.type == "cuda" else None
+            )
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._apply(trainer, trainer.epoch)
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        self._apply(trainer, epoch)
+
+
+def _check_class_folders(data: Any, bundle: Any) -> None:
+    """A class folder with no images would give a class the network never sees: refuse it."""
+    samples = getattr(bundle.train, "samples", None)
+    if samples is None:
+        return
+    counts = [0] * len(bundle.classes)
+    for _, label in samples:
+        counts[label] += 1
+    empty = [c for c, n in zip(bundle.classes, counts, strict=True) if n == 0]
+    if empty:
+        raise ConvzooError(
+            f"{data}: class folder(s) with no readable training images: {', '.join(empty)}. "
+            f"Put images in them or remove them; nothing was written."
+        )
+
+
+def prepare(
+    model_name: str,
+    data: Any,
+    spec: FinetuneSpec,
+    cfg: TrainConfig,
+    *,
+    model_kwargs: dict[str, Any] | None = None,
+    quiet: bool = True,
+) -> tuple[nn.Module, Any, list[dict[str, Any]]]:
+    """The data, the pretrained network with a new classifier, and its optimizer groups.
+
+    Everything a user can get wrong (data, weights of another network, mode) fails here, before
+    a run folder is made.
+    """
+    from convzoo.data import DataBundle, build_datasets
+    from convzoo.registry import create_model, model_card
+    from convzoo.weights import WeightsWarning
+
+    spec.validate(cfg.epochs)
+    cfg.validate()
+    kwargs = dict(model_kwargs or {})
+    card = model_card(model_name)
+    in_chans = kwargs.pop("in_chans", None)
+    if in_chans is not None:
+        card = dataclasses.replace(card, input_size=(int(in_chans), *card.input_size[1:]))
+    if isinstance(data, DataBundle):
+        bundle = data
+    else:
+        bundle = build_datasets(
+            data,
+            card,
+            data_dir=cfg.data_dir,
+            augment=cfg.augment,
+            val_fraction=cfg.val_fraction,
+            seed=cfg.seed,
+            strict=cfg.strict,
+            download=cfg.download,
+            input_size=cfg.input_size,
+        )
+        _check_class_folders(data, bundle)
+    kwargs.pop("num_classes", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WeightsWarning)
+        model = create_model(
+            model_name,
+            num_classes=len(bundle.classes),
+            in_chans=card.input_size[0],
+            weights=spec.weights,
+            **kwargs,
+        )
+    for w in caught:
+        if not issubclass(w.category, WeightsWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        elif not quiet:
+            print(f"new classifier for {len(bundle.classes)} classes: {w.message}")
+    if spec.weights is None and not quiet:
+        print("no --weights: every layer starts from random initialisation (from scratch)")
+    set_trainable(model, spec.mode == "full")
+    return model, bundle, parameter_groups(model, spec, cfg.lr)
+
+
+def finetune(
+    model_name: str,
+    data: Any,
+    *,
+    weights: str | None,
+    mode: str = "staged",
+    config: TrainConfig | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    head_epochs: int = 1,
+    lr_mult: float = 100.0,
+    groups: int = 3,
+    model_kwargs: dict[str, Any] | None = None,
+    quiet: bool = False,
+) -> FitResult:
+    """Fine-tune ``model_name`` from ``weights`` (an entry name such as ``"imagenet"``, a file,
+    a URL or a ``convzoo train`` checkpoint) on ``data`` (a folder of class sub-folders, a
+    built-in data set name, or a :class:`convzoo.data.DataBundle`).
+
+    ``config`` defaults to :data:`FINETUNE_DEFAULTS` (the tutorial's optimiser). ``out_dir``
+    receives the loop's outputs plus ``finetune.json``; None writes nothing.
+    """
+    cfg = config or TrainConfig(model=model_name, data=str(data), **FINETUNE_DEFAULTS)
+    spec = FinetuneSpec(weights, mode, head_epochs, lr_mult, groups)
+    model, bundle, param_groups = prepare(
+        model_name, data, spec, cfg, model_kwargs=model_kwargs, quiet=quiet
+    )
+    return run_prepared(model, bundle, param_groups, spec, cfg, out_dir, quiet=quiet)
+
+
+def run_prepared(
+    model: nn.Module,
+    bundle: Any,
+    param_groups: list[dict[str, Any]],
+    spec: FinetuneSpec,
+    cfg: TrainConfig,
+    out_dir: str | os.PathLike[str] | None,
+    *,
+    resume: str | os.PathLike[str] | None = None,
+    quiet: bool = False,
+) -> FitResult:
+    """Run :func:`convzoo.train.fit` on what :func:`prepare` made; ``finetune.json`` first."""
+    from convzoo.train.checkpoint import atomic_write_json
+    from convzoo.train.loop import fit
+
+    if out_dir is not None and resume is None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write_json(Path(out_dir) / FINETUNE_JSON, dataclasses.asdict(spec))
+    return fit(
+        model,
+        bundle,
+        None,
+        cfg,
+        out_dir,
+        param_groups=param_groups,
+        callbacks=[StagedUnfreeze(spec)],
+        resume=resume,
+        resume_hint="convzoo finetune --resume {out}",
+        quiet=quiet,
+    )
+
+
+def read_spec(run_dir: str | os.PathLike[str]) -> FinetuneSpec:
+    """The :class:`FinetuneSpec` a fine-tuning run folder was started with."""
+    path = Path(run_dir) / FINETUNE_JSON
+    if not path.is_file():
+        raise ConvzooError(
+            f"{run_dir} is not a fine-tuning run (no {FINETUNE_JSON}); resume a `convzoo "
+            f"train` run with `convzoo train --resume`"
+        )
+    return FinetuneSpec(**json.loads(path.read_text(encoding="utf-8")))
