@@ -130,7 +130,7 @@ def module_kind(module: nn.Module) -> str | None:
 def module_geometry(
     module: nn.Module, in_shape: Sequence[int], out_shape: Sequence[int]
 ) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None, tuple[int, ...] | None, int]:
-    """``(kernel, stride, padding, dilation)`` of a spatial layer, ``(None, None, None, 1)`` else."""
+    """``(kernel, stride, padding, dilation)`` of a spatial layer; ``(None, None, None, 1)``."""
     if isinstance(module, nn.modules.conv._ConvNd):
         n = len(module.kernel_size)
         pad = module.padding

@@ -1,0 +1,72 @@
+"""`convzoo summary NAME`: the structural-details table of a network, layer by layer."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from convzoo.inspect.table import COLUMNS, CONVENTIONS, FORMATS
+
+    p = sub.add_parser(
+        "summary",
+        help="the structural-details table of a network (shapes, params, MACs per layer)",
+        description="Trace a network on the meta device and print its structural-details "
+        "table: input and output HxWxC, kernel, stride, pad, channels, parameters, "
+        "multiply-adds (MACs; FLOPs = 2 x MACs), receptive field.",
+    )
+    p.add_argument("name", help="a registered network (see `convzoo list`)")
+    p.add_argument("--input", metavar="CxHxW", help="input size, default the model card's")
+    p.add_argument("--batch-size", type=int, default=1, help="batch size (activation memory)")
+    p.add_argument("--format", default="text", choices=FORMATS, help="output format")
+    p.add_argument("--depth", type=int, help="merge layers deeper than N into their block")
+    p.add_argument(
+        "--columns",
+        help=f"comma-separated columns, from: {','.join(COLUMNS)}",
+    )
+    p.add_argument(
+        "--convention",
+        default="real",
+        choices=CONVENTIONS,
+        help="'lecture': conv layers with biases, no batch norm, no projection shortcuts",
+    )
+    p.add_argument("--num-classes", type=int, help="classes of the classifier (default: card's)")
+    p.add_argument("--width", type=int, help="terminal width for --format text (default: 100)")
+    p.add_argument("-o", "--output", help="write to this file instead of printing")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from convzoo.inspect import summarize
+    from convzoo.inspect.table import check_columns
+
+    columns = check_columns([args.columns]) if args.columns else None
+    kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
+    table = summarize(
+        args.name,
+        input_size=args.input,
+        batch_size=args.batch_size,
+        convention=args.convention,
+        depth=args.depth,
+        **kwargs,
+    )
+    width = args.width or (100 if args.output else min(100, shutil.get_terminal_size().columns))
+    text = table.render(args.format, columns=columns, width=max(40, width))
+    if args.output:
+        path = Path(args.output)
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"no directory {path.parent} to write {path.name} into")
+        # temp file then rename: a half-written table never replaces a good one
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        print(f"wrote {path} ({args.format})", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

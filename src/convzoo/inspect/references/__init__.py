@@ -1,0 +1,1 @@
+"""The published tables (CSV, see sources.csv) and the audit that checks them."""
