@@ -1,0 +1,32 @@
+"""Benchmarks of the zoo on the user's hardware: the timing harness, machine info, the charts."""
+
+from convzoo.bench.harness import (
+    BenchSettings,
+    network_macs,
+    parse_batch_sizes,
+    run_benchmark,
+    summarize_times,
+    time_interleaved,
+)
+from convzoo.bench.machine import machine_info, matmul_peak_gflops
+
+__all__ = [
+    "BenchSettings",
+    "machine_info",
+    "matmul_peak_gflops",
+    "network_macs",
+    "parse_batch_sizes",
+    "plot_results",
+    "run_benchmark",
+    "summarize_times",
+    "time_interleaved",
+]
+
+
+def __getattr__(name: str):
+    # matplotlib loads only when a chart is drawn.
+    if name == "plot_results":
+        from convzoo.bench.charts import plot_results
+
+        return plot_results
+    raise AttributeError(f"module 'convzoo.bench' has no attribute {name!r}")

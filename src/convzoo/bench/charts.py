@@ -1,0 +1,256 @@
+"""The benchmark charts of the lecture's "ConvNets Benchmarks" slides, from a results folder.
+
+1. Top-1 accuracy against GMACs, bubble area proportional to parameters (Canziani, Paszke &
+   Culurciello 2016, "An Analysis of Deep Neural Network Models for Practical Applications",
+   fig. 2).
+2. Inference time against batch size, log-log, one line per network (Canziani et al., fig. 5).
+3. Throughput (images/s) per network.
+4. Forward and backward time per minibatch, stacked bars (jcjohnson's cnn-benchmarks: ms per
+   minibatch of 16 at 224x224).
+
+Every chart is written as PNG and SVG with the non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from convzoo.errors import ConvzooError
+
+
+def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON written by ``convzoo bench`` (a results folder or its ``results.json``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no results.json; run `convzoo bench ... --out DIR` first")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConvzooError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict) or "results" not in data:
+        raise ConvzooError(f"{path}: not a convzoo bench results file (no 'results' list)")
+    return data
+
+
+def published_accuracy(name: str) -> float | None:
+    """ImageNet top-1 (%) of the torchvision twin's published weights, if the network has one."""
+    from convzoo.registry import model_card
+
+    try:
+        twin = model_card(name).torchvision_twin
+    except ValueError:
+        return None
+    if not twin:
+        return None
+    try:
+        import torchvision
+
+        meta = torchvision.models.get_model_weights(twin).DEFAULT.meta
+        return float(meta["_metrics"]["ImageNet-1K"]["acc@1"])
+    except (KeyError, ValueError, AttributeError):
+        return None
+
+
+def read_accuracy_files(paths: list[str | os.PathLike[str]]) -> dict[str, float]:
+    """Top-1 (%) per network from ``convzoo evaluate`` results (JSON).
+
+    Accepted shapes: one object or a list of objects with a network name (``model``,
+    ``network`` or ``name``) and a top-1 (``top1``, ``acc1``, ``acc@1``, ``top1_accuracy`` or
+    ``accuracy``; a fraction in [0, 1] is read as such and turned into %).
+    """
+    found: dict[str, float] = {}
+    for p in paths:
+        p = Path(p)
+        if not p.is_file():
+            raise FileNotFoundError(f"accuracy file {str(p)!r} does not exist")
+        data = json.loads(p.read_text())
+        records = data if isinstance(data, list) else data.get("results", [data])
+        for rec in records if isinstance(records, list) else [records]:
+            if not isinstance(rec, dict):
+                continue
+            metrics = rec.get("metrics", rec)
+            name = rec.get("model") or rec.get("network") or rec.get("name")
+            acc = next(
+                (
+                    metrics[k]
+                    for k in ("top1", "acc1", "acc@1", "top1_accuracy", "accuracy")
+                    if k in metrics
+                ),
+                None,
+            )
+            if name and isinstance(acc, (int, float)):
+                found[name] = float(acc) * (100 if acc <= 1 else 1)
+    return found
+
+
+def _ok(rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
+    return [r for r in rows if r.get("status") == "ok" and r.get("mode") == mode]
+
+
+def _subtitle(data: dict[str, Any]) -> str:
+    m = data.get("machine", {})
+    s = data.get("settings", {})
+    dev = m.get("gpu", {}).get("name") if m.get("gpu") else m.get("cpu", "?")
+    threads = s.get("threads") or m.get("torch_threads")
+    extra = ", channels-last" if s.get("channels_last") else ""
+    extra += ", optimized" if s.get("optimize") else ""
+    runtime = s.get("runtime", "torch")
+    return (
+        f"{dev}, {threads} threads, {s.get('precision', 'fp32')}{extra}, {runtime} "
+        f"(torch {m.get('versions', {}).get('torch', '?')})"
+    )
+
+
+def _pick_batch(rows: list[dict[str, Any]], wanted: int) -> int | None:
+    sizes = sorted({r["batch_size"] for r in rows})
+    if not sizes:
+        return None
+    return wanted if wanted in sizes else min(sizes, key=lambda b: (abs(math.log(b / wanted)), b))
+
+
+def _save(fig: Any, out: Path, stem: str) -> list[Path]:
+    paths = []
+    for ext in ("png", "svg"):
+        path = out / f"{stem}.{ext}"
+        tmp = out / f".{stem}.tmp.{ext}"
+        fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def plot_results(
+    results: str | os.PathLike[str] | dict[str, Any],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    accuracy_files: list[str | os.PathLike[str]] | None = None,
+    batch_size: int = 16,
+) -> list[Path]:
+    """Draw the four charts from a results folder; returns the written files (PNG and SVG).
+
+    Charts without data (no training rows for the forward/backward chart, no network with a
+    known accuracy for the bubble chart) are skipped.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if isinstance(results, dict):
+        data, default_out = results, Path(".")
+    else:
+        data = load_results(results)
+        default_out = Path(results) if Path(results).is_dir() else Path(results).parent
+    out = Path(out_dir) if out_dir is not None else default_out
+    out.mkdir(parents=True, exist_ok=True)
+    rows = data["results"]
+    if not any(r.get("status") == "ok" for r in rows):
+        raise ConvzooError("the results hold no successful measurement to plot")
+    subtitle = _subtitle(data)
+    written: list[Path] = []
+    accuracy = read_accuracy_files(accuracy_files or [])
+
+    # (1) accuracy vs GMACs, bubble area = parameters -----------------------------------------
+    nets: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r.get("gmacs_per_image") and r.get("params"):
+            nets.setdefault(r["network"], r)
+    points = []
+    for name, r in nets.items():
+        acc = accuracy.get(name, published_accuracy(name))
+        if acc is not None:
+            points.append((name, r["gmacs_per_image"], acc, r["params"]))
+    if points:
+        fig, ax = plt.subplots(figsize=(8, 5.5))
+        max_p = max(p[3] for p in points)
+        cmap = plt.get_cmap("tab20")
+        for i, (name, g, acc, params) in enumerate(points):
+            area = 2500 * params / max_p  # marker area in points^2, proportional to parameters
+            ax.scatter(g, acc, s=area, alpha=0.5, color=cmap(i % 20), edgecolors="black")
+            ax.annotate(name, (g, acc), xytext=(5, 5), textcoords="offset points", fontsize=8)
+        ax.set_xlabel("multiply-adds per image (GMACs)")
+        ax.set_ylabel("ImageNet top-1 accuracy (%)")
+        ax.set_title(
+            "Top-1 accuracy vs operations (bubble area = parameters)\n"
+            f"largest bubble: {max_p / 1e6:.0f} M parameters",
+            fontsize=10,
+        )
+        ax.set_xscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.margins(0.15)
+        written += _save(fig, out, "accuracy_vs_gmacs")
+        plt.close(fig)
+
+    # (2) latency vs batch size, log-log -----------------------------------------------------
+    inference = _ok(rows, "inference")
+    by_net: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for r in inference:
+        by_net[r["network"]].append((r["batch_size"], r["latency_ms_median"]))
+    if by_net:
+        fig, ax = plt.subplots(figsize=(8, 5.5))
+        for name, pts in by_net.items():
+            pts.sort()
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size (images)")
+        ax.set_ylabel("inference time per batch (ms, median)")
+        ax.set_title(f"Inference time vs batch size\n{subtitle}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, ncol=2 if len(by_net) > 8 else 1)
+        written += _save(fig, out, "latency_vs_batch")
+        plt.close(fig)
+
+    # (3) throughput per network --------------------------------------------------------------
+    bs = _pick_batch(inference, batch_size)
+    if bs is not None:
+        sel = sorted(
+            (r for r in inference if r["batch_size"] == bs), key=lambda r: r["images_per_s"]
+        )
+        fig, ax = plt.subplots(figsize=(8, 0.9 + 0.35 * len(sel)))
+        names = [r["network"] for r in sel]
+        values = [r["images_per_s"] for r in sel]
+        bars = ax.barh(names, values, color="tab:blue")
+        ax.bar_label(bars, labels=[f"{v:,.1f}" for v in values], padding=3, fontsize=8)
+        ax.set_xlabel("throughput (images/s, median)")
+        ax.set_title(f"Inference throughput at batch {bs}\n{subtitle}", fontsize=10)
+        ax.margins(x=0.15)
+        ax.grid(True, axis="x", alpha=0.3)
+        written += _save(fig, out, "throughput")
+        plt.close(fig)
+
+    # (4) forward / backward bars, as cnn-benchmarks -----------------------------------------
+    train = _ok(rows, "train")
+    bs = _pick_batch(train, batch_size)
+    if bs is not None:
+        sel = sorted(
+            (r for r in train if r["batch_size"] == bs),
+            key=lambda r: r["forward_ms"] + r["backward_ms"],
+        )
+        fig, ax = plt.subplots(figsize=(8, 0.9 + 0.35 * len(sel)))
+        names = [r["network"] for r in sel]
+        fwd = [r["forward_ms"] for r in sel]
+        bwd = [r["backward_ms"] for r in sel]
+        ax.barh(names, fwd, color="tab:green", label="forward")
+        bars = ax.barh(names, bwd, left=fwd, color="tab:orange", label="backward")
+        ax.bar_label(
+            bars,
+            labels=[f"{f + b:,.0f} ms" for f, b in zip(fwd, bwd, strict=True)],
+            padding=3,
+            fontsize=8,
+        )
+        ax.set_xlabel(f"time per minibatch of {bs} (ms, median)")
+        ax.set_title(f"Forward and backward time (training mode)\n{subtitle}", fontsize=10)
+        ax.legend(loc="lower right", fontsize=8)
+        ax.margins(x=0.15)
+        ax.grid(True, axis="x", alpha=0.3)
+        written += _save(fig, out, "forward_backward")
+        plt.close(fig)
+    return written
