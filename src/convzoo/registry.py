@@ -139,7 +139,7 @@ def model_card(name: str) -> ModelCard:
 def create_model(
     name: str,
     *,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     in_chans: int | None = None,
     weights: str | os.PathLike[str] | None = None,
     **kwargs: Any,
@@ -153,6 +153,8 @@ def create_model(
     """
     entry = _entry(name)
     card = entry.card
+    if num_classes is None:  # the card's: 10 for the LeNets, 1000 for the ImageNet networks
+        num_classes = card.num_classes
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ConvzooError(f"num_classes must be a positive integer, got {num_classes!r}")
     if in_chans is None:
