@@ -35,55 +35,18 @@ _PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale
 # Table 1 of the paper, one list a column. An int is a 3x3 conv (stride 1, padding 1) with that
 # many output channels, "M" a 2x2 max pool with stride 2, "LRN" local response normalisation
 # (A-LRN only), and a tuple ``(channels, 1)`` a 1x1 conv (configuration C).
+# fmt: off
 cfgs: dict[str, list[Any]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "A-LRN": [64, "LRN", "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "C": [
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        (256, 1),
-        "M",
-        512,
-        512,
-        (512, 1),
-        "M",
-        512,
-        512,
-        (512, 1),
-        "M",
-    ],  # fmt: skip
+    "C": [64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M",
+          512, 512, (512, 1), "M", 512, 512, (512, 1), "M"],
     "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "E": [
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        256,
-        256,
-        "M",
-        512,
-        512,
-        512,
-        512,
-        "M",
-        512,
-        512,
-        512,
-        512,
-        "M",
-    ],  # fmt: skip
+    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+          512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
+# fmt: on
 
 
 def make_layers(cfg: list[Any], batch_norm: bool = False, in_chans: int = 3) -> nn.Sequential:
