@@ -1,0 +1,311 @@
+"""The benchmark harness, its validation, its results files and the charts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import convzoo
+from convzoo.bench import harness
+from convzoo.bench.charts import plot_results, published_accuracy, read_accuracy_files
+from convzoo.bench.harness import (
+    BenchSettings,
+    network_macs,
+    parse_batch_sizes,
+    percentile,
+    run_benchmark,
+    summarize_times,
+    time_interleaved,
+    validate,
+)
+from convzoo.bench.machine import machine_info, matmul_peak_gflops
+from convzoo.cli import main
+from convzoo.errors import ConvzooError
+
+FAST = {"budget_s": 0.05, "min_reps": 3, "warmup": 1}
+
+
+# ---- statistics and timing ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("q", [0, 10, 50, 90, 100])
+def test_percentile_matches_numpy(q):
+    values = [5.0, 1.0, 9.0, 3.0, 7.5, 2.2, 8.1]
+    assert percentile(values, q) == pytest.approx(np.percentile(values, q))
+
+
+def test_summarize_times_in_ms():
+    stats = summarize_times([0.001, 0.002, 0.003, 0.004, 0.010])
+    assert stats["median_ms"] == pytest.approx(3.0)
+    assert stats["p10_ms"] == pytest.approx(np.percentile([1, 2, 3, 4, 10], 10))
+    assert stats["p90_ms"] == pytest.approx(np.percentile([1, 2, 3, 4, 10], 90))
+    assert stats["reps"] == 5
+
+
+def test_time_interleaved_measures_each_function_and_respects_budget():
+    calls = {"a": 0, "b": 0}
+
+    def a():
+        calls["a"] += 1
+        time.sleep(0.002)
+
+    def b():
+        calls["b"] += 1
+        time.sleep(0.006)
+
+    start = time.perf_counter()
+    ta, tb = time_interleaved([a, b], "cpu", warmup=1, budget_s=0.15, min_reps=4)
+    elapsed = time.perf_counter() - start
+    assert len(ta) == len(tb) >= 4
+    assert calls["a"] == calls["b"] == len(ta) + 1  # + the warm-up
+    # sleep() can only overshoot: medians at least the sleep, and b clearly slower than a.
+    assert np.median(ta) >= 0.002 and np.median(tb) >= 0.006
+    assert np.median(tb) > np.median(ta) + 0.002
+    assert elapsed < 1.5  # the budget stops it
+
+
+def test_machine_info_records_versions_and_hardware():
+    info = machine_info("cpu")
+    assert info["versions"]["torch"] == torch.__version__
+    assert info["logical_cores"] >= 1 and info["torch_threads"] >= 1
+    assert info["cpu"]
+    json.dumps(info)  # serialisable as is
+
+
+def test_matmul_peak_is_plausible():
+    peak = matmul_peak_gflops("cpu", n=256, budget_s=0.1)
+    # At least 1 GFLOP/s on any machine of this century, at most 100 TFLOP/s for a CPU.
+    assert 1 < peak < 1e5
+
+
+def test_network_macs_match_torchvision_published_ops():
+    import torchvision
+
+    # torchvision's meta "_ops" is in GFLOPS but counts multiply-adds (1.814 for ResNet-18).
+    ops = torchvision.models.get_model_weights("resnet18").DEFAULT.meta["_ops"]
+    params, macs = network_macs("resnet18", (3, 224, 224))
+    assert macs / 1e9 == pytest.approx(ops, rel=0.02)
+    assert params == 11_689_512  # He et al. 2016 / torchvision
+
+
+# ---- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["0", "1,0,4", "-2", "a", ""])
+def test_bad_batch_sizes_are_refused(text):
+    with pytest.raises(ConvzooError, match="batch size"):
+        parse_batch_sizes(text)
+
+
+def test_parse_batch_sizes():
+    assert parse_batch_sizes("1,2, 16") == [1, 2, 16]
+
+
+def test_unknown_network_suggests_names():
+    with pytest.raises(ConvzooError, match="resnet18"):
+        validate(BenchSettings(names=["resnet181"]))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_unavailable_is_one_clear_message():
+    with pytest.raises(ConvzooError, match="no CUDA GPU"):
+        validate(BenchSettings(names=["lenet5"], device="cuda"))
+
+
+def test_missing_onnxruntime_is_one_clear_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import raises ImportError
+    with pytest.raises(ConvzooError, match="pip install"):
+        validate(BenchSettings(names=["lenet5"], runtime="onnxruntime"))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "resnet181"], "unknown model"),
+        (["bench", "lenet5", "--batch-sizes", "0"], "at least 1"),
+        (["bench"], "no network"),
+        (["bench", "lenet5", "--mode", "train", "--optimize"], "inference-only"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+# ---- a real run --------------------------------------------------------------------------
+
+
+def test_run_writes_csv_and_json_with_machine_and_settings(tmp_path):
+    settings = BenchSettings(names=["lenet5"], batch_sizes=[1, 2], mode="both", **FAST)
+    rows = run_benchmark(settings, tmp_path, progress=False)
+    assert [(r["mode"], r["batch_size"]) for r in rows] == [
+        ("inference", 1),
+        ("inference", 2),
+        ("train", 1),
+        ("train", 2),
+    ]
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["complete"] is True
+    assert data["settings"]["batch_sizes"] == [1, 2]
+    assert data["machine"]["matmul_peak_gflops"] > 0
+    with open(tmp_path / "results.csv") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert len(csv_rows) == 4 and csv_rows[0]["network"] == "lenet5"
+    for r in rows:
+        assert r["status"] == "ok"
+        assert r["latency_ms_p10"] <= r["latency_ms_median"] <= r["latency_ms_p90"]
+        assert r["images_per_s"] == pytest.approx(
+            r["batch_size"] / r["latency_ms_median"] * 1e3, rel=1e-3
+        )
+        assert r["params"] == convzoo.parameter_count("lenet5")
+        assert r["peak_memory_mb"] > 0
+        factor = 3 if r["mode"] == "train" else 1
+        expected = 2 * r["gmacs_per_image"] * r["batch_size"] * factor / r["latency_ms_median"]
+        assert r["achieved_gflops"] == pytest.approx(expected * 1e3, rel=1e-2)
+    train = [r for r in rows if r["mode"] == "train"]
+    assert all(r["forward_ms"] > 0 and r["backward_ms"] > 0 for r in train)
+
+
+def test_against_torchvision_reports_the_ratio(tmp_path):
+    settings = BenchSettings(
+        names=["resnet18"], batch_sizes=[1], against="torchvision", image_size=32, **FAST
+    )
+    (row,) = run_benchmark(settings, tmp_path, progress=False)
+    assert row["torchvision_latency_ms_median"] > 0
+    assert row["speed_vs_torchvision"] == pytest.approx(
+        row["torchvision_latency_ms_median"] / row["latency_ms_median"], rel=1e-2
+    )
+
+
+def test_oom_point_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
+    real = harness._measure_point
+
+    def fake(settings, model, twin, mode, bs, *args):
+        if bs == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return real(settings, model, twin, mode, bs, *args)
+
+    monkeypatch.setattr(harness, "_measure_point", fake)
+    settings = BenchSettings(names=["lenet5"], batch_sizes=[1, 2, 4], **FAST)
+    rows = run_benchmark(settings, tmp_path, progress=False)
+    assert [r["status"] for r in rows] == ["ok", "oom", "ok"]
+    assert rows[1].get("latency_ms_median") is None
+
+
+def test_ctrl_c_keeps_the_points_measured(tmp_path, monkeypatch):
+    real = harness._measure_point
+
+    def fake(settings, model, twin, mode, bs, *args):
+        if bs == 2:
+            raise KeyboardInterrupt
+        return real(settings, model, twin, mode, bs, *args)
+
+    monkeypatch.setattr(harness, "_measure_point", fake)
+    settings = BenchSettings(names=["lenet5"], batch_sizes=[1, 2, 4], **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(settings, tmp_path, progress=False)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["interrupted"] is True and data["complete"] is False
+    assert [r["batch_size"] for r in data["results"]] == [1]
+    assert "lenet5" in (tmp_path / "results.csv").read_text()
+
+
+@pytest.mark.slow
+def test_onnxruntime_runtime_times_the_exported_network(tmp_path):
+    settings = BenchSettings(names=["lenet5"], batch_sizes=[1, 3], runtime="onnxruntime", **FAST)
+    rows = run_benchmark(settings, tmp_path, progress=False)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert all(r["runtime"] == "onnxruntime" and r["images_per_s"] > 0 for r in rows)
+
+
+def test_cli_bench_prints_a_table_and_plots(tmp_path, capsys):
+    argv = ["bench", "lenet5", "--batch-sizes", "1,2", "--budget", "0.05", "--min-reps", "2"]
+    assert main([*argv, "--no-progress", "--out", str(tmp_path), "--plot"]) == 0
+    out = capsys.readouterr().out
+    assert "| lenet5 | inference | 1 |" in out
+    assert (tmp_path / "latency_vs_batch.png").is_file()
+
+
+# ---- charts ------------------------------------------------------------------------------
+
+
+def _row(name, mode, bs, ms, gmacs, params, fwd=None, bwd=None):
+    return {
+        "network": name,
+        "mode": mode,
+        "batch_size": bs,
+        "status": "ok",
+        "latency_ms_median": ms,
+        "images_per_s": bs / ms * 1e3,
+        "gmacs_per_image": gmacs,
+        "params": params,
+        "forward_ms": fwd,
+        "backward_ms": bwd,
+    }
+
+
+@pytest.fixture
+def small_results(tmp_path):
+    rows = []
+    for name, gmacs, params, ms1 in [
+        ("resnet18", 1.814, 11_689_512, 20.0),
+        ("vgg16", 15.47, 138_357_544, 150.0),
+        ("alexnet_owt", 0.714, 61_100_840, 8.0),
+        ("lenet5", 0.0004, 61_706, 0.2),
+    ]:
+        for bs in (1, 4, 16):
+            rows.append(_row(name, "inference", bs, ms1 * bs**0.8, gmacs, params))
+        rows.append(_row(name, "train", 16, ms1 * 30, gmacs, params, ms1 * 10, ms1 * 20))
+    rows.append({**_row("vgg19", "inference", 16, 1.0, 19.6, 143_667_240), "status": "oom"})
+    data = {
+        "machine": {"cpu": "Test CPU", "torch_threads": 2, "versions": {"torch": "x"}},
+        "settings": {"precision": "fp32", "runtime": "torch"},
+        "results": rows,
+    }
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    return tmp_path
+
+
+def test_charts_render_png_and_svg(small_results):
+    import matplotlib.image
+
+    paths = plot_results(small_results)
+    stems = {p.stem for p in paths}
+    assert stems == {"accuracy_vs_gmacs", "latency_vs_batch", "throughput", "forward_backward"}
+    for p in paths:
+        assert p.stat().st_size > 1000
+        if p.suffix == ".png":
+            img = matplotlib.image.imread(p)
+            assert img.shape[0] > 300 and img.shape[1] > 600
+    svg = (small_results / "latency_vs_batch.svg").read_text()
+    # Labelled axes with units, and one line per network.
+    assert "batch size (images)" in svg and "inference time per batch (ms" in svg
+    assert "vgg16" in svg and "lenet5" in svg
+    # Only networks with a published top-1 (a torchvision twin) are in the bubble chart.
+    bubbles = (small_results / "accuracy_vs_gmacs.svg").read_text()
+    assert "resnet18" in bubbles and "lenet5" not in bubbles
+
+
+def test_published_accuracy_comes_from_torchvision_weights():
+    assert published_accuracy("resnet18") == pytest.approx(69.758)
+    assert published_accuracy("lenet5") is None  # no twin, no published ImageNet number
+
+
+def test_evaluate_results_override_accuracy(tmp_path, small_results):
+    acc = tmp_path / "eval.json"
+    acc.write_text(json.dumps([{"model": "lenet5", "top1": 0.42}, {"model": "vgg16", "acc1": 71}]))
+    assert read_accuracy_files([acc]) == {"lenet5": pytest.approx(42.0), "vgg16": 71.0}
+    plot_results(small_results, tmp_path / "charts", accuracy_files=[acc])
+    assert "lenet5" in (tmp_path / "charts" / "accuracy_vs_gmacs.svg").read_text()
+
+
+def test_plot_cli_errors_on_missing_folder(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "nothing")]) == 2
+    assert "results.json" in capsys.readouterr().err
