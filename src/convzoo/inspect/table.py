@@ -13,6 +13,7 @@ import csv
 import html
 import io
 import json
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -415,17 +416,23 @@ def render_text(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
             parts.append(v.rjust(wd) if COLUMNS[c].numeric else v.ljust(wd))
         return "  ".join(parts).rstrip()
 
-    out = [_title(t), line([heads[i] for i in idx]), "-" * min(width, sum(w) + 2 * (len(w) - 1))]
+    out = [
+        _title(t)[:width],
+        line([heads[i] for i in idx]),
+        "-" * min(width, sum(w) + 2 * (len(w) - 1)),
+    ]
     for r in body:
         out.append(line([r[i] for i in idx]))
     out.append("-" * min(width, sum(w) + 2 * (len(w) - 1)))
-    out.extend(_footer_lines(t))
+    footer = _footer_lines(t)
     dropped = [COLUMNS[c].title for c in cols if c not in keep]
     if dropped:
-        out.append(
+        footer.append(
             f"(columns left out to fit {width} columns: {', '.join(dropped)}; "
             f"--format md/csv/json show them)"
         )
+    for text in footer:  # wrapped, never wider than the terminal
+        out.extend(textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False))
     return "\n".join(out) + "\n"
 
 

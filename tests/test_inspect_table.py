@@ -1,0 +1,149 @@
+"""The table: lecture convention totals, depth, columns, and every renderer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+import convzoo
+from convzoo.errors import ConvzooError
+from convzoo.inspect import summarize
+from convzoo.inspect.table import COLUMNS, FORMATS
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    return summarize("resnet18")
+
+
+@pytest.mark.parametrize(
+    ("name", "lecture_total"),
+    [
+        ("resnet18", 11_511_784),  # the lecture's ResNet18 total, reproduced exactly
+        ("alexnet", 62_378_344),  # the lecture's AlexNet total
+        ("vgg16", 138_357_544),  # the sum of the lecture's VGG16 rows without its stray 65,664
+    ],
+)
+def test_lecture_convention_reproduces_the_lecture(name: str, lecture_total: int) -> None:
+    table = summarize(name, convention="lecture")
+    assert table.total_params == lecture_total
+    assert {r.kind for r in table.rows} <= {"conv", "linear", "maxpool", "avgpool", "concat"}
+    assert not any(r.shortcut for r in table.rows)
+
+
+def test_resnet18_lecture_rows_follow_the_lecture(resnet18) -> None:
+    lec = summarize("resnet18", convention="lecture")
+    convs = [r for r in lec.rows if r.kind == "conv"]
+    assert convs[0].params == 7 * 7 * 3 * 64 + 64  # 9,472 as in the lecture
+    assert convs[1].params == 36_928  # 3x3x64x64 + 64
+    # the real network has no conv biases but batch norm
+    assert resnet18.total_params == 11_689_512
+
+
+def test_totals_are_computed_from_rows(resnet18) -> None:
+    t = resnet18.totals
+    assert t.macs == sum(r.macs for r in resnet18.rows)
+    assert t.flops == 2 * t.macs
+    assert t.params == sum(r.params for r in resnet18.rows) + t.unused_params
+    assert t.trainable_params + t.frozen_params == t.params
+    assert resnet18.total_params == t.params and resnet18.total_macs == t.macs
+
+
+def test_frozen_parameters_are_reported() -> None:
+    import torch
+    import torchvision
+
+    with torch.device("meta"):
+        model = torchvision.models.resnet18()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.fc.weight.requires_grad_(True)
+    t = summarize(model).totals
+    assert t.trainable_params == 512 * 1000
+    assert t.frozen_params == t.params - 512 * 1000
+
+
+def test_depth_merges_blocks() -> None:
+    full = summarize("googlenet")
+    top = summarize("googlenet", depth=1)
+    names = [r.name for r in top.rows]
+    assert "inception3a" in names and not any(n.startswith("inception3a.") for n in names)
+    assert sum(r.params for r in top.rows) == sum(r.params for r in full.rows)
+    assert sum(r.macs for r in top.rows) == full.total_macs
+    row = top.rows[names.index("inception3a")]
+    assert row.output_shape[1:] == (256, 28, 28)
+
+
+def test_text_fits_100_columns_for_every_network() -> None:
+    for name in convzoo.list_models():
+        text = summarize(name).render("text")
+        assert max(len(line) for line in text.splitlines()) <= 100, name
+        assert "FLOPs = 2 x MACs" in text
+
+
+def test_text_drops_low_priority_columns_first(resnet18) -> None:
+    narrow = resnet18.render("text", width=60)
+    assert max(len(line) for line in narrow.splitlines()[:-8]) <= 60
+    header = narrow.splitlines()[1]
+    assert "params" in header and "layer" in header and "activations" not in header
+    assert "left out" in narrow
+
+
+def test_markdown_is_a_lecture_like_table(resnet18) -> None:
+    md = summarize("vgg16", convention="lecture").render("md")
+    lines = md.splitlines()
+    assert lines[2].startswith("| # | layer |")
+    assert any(line.startswith("| 16 | classifier.6 |") for line in lines)
+    assert "**138,357,544**" in md
+
+
+def test_csv_round_trips(resnet18) -> None:
+    rows = list(csv.DictReader(io.StringIO(resnet18.render("csv"))))
+    assert len(rows) == len(resnet18.rows)
+    assert sum(int(r["params"]) for r in rows) == resnet18.total_params
+    assert list(rows[0]) == list(COLUMNS)
+
+
+def test_json_schema(resnet18) -> None:
+    doc = json.loads(resnet18.render("json"))
+    assert doc["schema"] == "convzoo.summary/1"
+    assert doc["totals"]["flops"] == 2 * doc["totals"]["macs"]
+    assert doc["input_shape"] == [1, 3, 224, 224]
+    first = doc["rows"][0]
+    assert set(first) >= {
+        "index",
+        "name",
+        "type",
+        "kind",
+        "input_shape",
+        "output_shape",
+        "kernel",
+        "stride",
+        "padding",
+        "params",
+        "macs",
+        "receptive_field",
+    }
+    assert first["kernel"] == [7, 7] and first["receptive_field"] == [7, 7]
+
+
+def test_latex_and_html(resnet18) -> None:
+    tex = resnet18.render("latex")
+    assert tex.startswith("\\begin{table}") and "layer1.0.conv1" in tex
+    assert "\\#" in tex  # escaped header
+    page = resnet18.render("html")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "<table>" in page and "11,689,512" in page
+
+
+def test_columns_selection_and_errors(resnet18) -> None:
+    out = resnet18.render("csv", columns=["name", "macs"])
+    assert out.splitlines()[0] == "name,macs"
+    with pytest.raises(ConvzooError, match="unknown column 'flops'"):
+        resnet18.render("csv", columns=["name", "flops"])
+    with pytest.raises(ConvzooError, match="unknown format 'xml'"):
+        resnet18.render("xml")
+    assert set(FORMATS) == {"text", "md", "csv", "json", "latex", "html"}
