@@ -1,0 +1,238 @@
+"""Batch-norm folding, optimize(), ONNX and TorchScript export, for every network of the zoo."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import convzoo
+from convzoo.cli import main
+from convzoo.errors import ConvzooError
+from convzoo.export import (
+    EXPORT_ATOL,
+    EXPORT_RTOL,
+    OPTIMIZE_ATOL,
+    OPTIMIZE_RTOL,
+    export_onnx,
+    export_torchscript,
+    fold_batchnorm,
+    load_network,
+    onnx_session,
+    optimize,
+)
+
+ALL = convzoo.list_models()
+# Over 40 M parameters or over 100 layers: seconds each to build, copy and run on 2 cores.
+HEAVY = {n for n in ALL if n.startswith(("vgg", "resnet101", "resnet152", "googlenet_naive"))}
+ALL_MARKED = [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in ALL]
+
+
+def small_input(name: str, batch: int = 2) -> torch.Tensor:
+    """The smallest input the network takes (at least 32), so every test stays light."""
+    card = convzoo.model_card(name)
+    size = max(card.min_input_size, 32)
+    return torch.randn(batch, card.in_chans, size, size)
+
+
+def with_random_bn_stats(model: nn.Module) -> nn.Module:
+    """Non-trivial BN statistics and affine parameters: a fresh BN (mean 0, var 1, gamma 1,
+    beta 0) is nearly the identity, and folding it would test nothing."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
+    return model.eval()
+
+
+def bns_called(model: nn.Module, x: torch.Tensor) -> list[str]:
+    called: list[str] = []
+    handles = [
+        m.register_forward_pre_hook(lambda *_, n=n: called.append(n))
+        for n, m in model.named_modules()
+        if isinstance(m, nn.BatchNorm2d)
+    ]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return called
+
+
+def test_fold_matches_the_formula_on_one_conv_bn():
+    conv = nn.Conv2d(3, 4, 3, bias=False)
+    bn = with_random_bn_stats(nn.Sequential(nn.BatchNorm2d(4)))[0]
+    model = nn.Sequential(conv, bn).eval()
+    x = torch.randn(1, 3, 8, 8)
+    ref = model(x)
+    assert fold_batchnorm(model, x) == 1
+    assert isinstance(model[1], nn.Identity)
+    # w' = w * gamma / sqrt(var + eps); b' = beta - mean * gamma / sqrt(var + eps)
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    torch.testing.assert_close(model[0].weight, conv.weight * scale[:, None, None, None])
+    torch.testing.assert_close(model[0].bias, bn.bias - bn.running_mean * scale)
+    torch.testing.assert_close(model(x), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_shared_conv_is_not_folded():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+            self.bn = nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.bn(y) + self.conv(x)  # the conv is used twice
+
+    model = with_random_bn_stats(Shared())
+    x = torch.randn(1, 3, 4, 4)
+    ref = model(x)
+    assert fold_batchnorm(model, x) == 0
+    torch.testing.assert_close(model(x), ref)
+
+
+def test_fold_refuses_training_mode():
+    with pytest.raises(ConvzooError, match="eval"):
+        fold_batchnorm(
+            nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1)), torch.randn(1, 1, 2, 2)
+        )
+
+
+@pytest.mark.parametrize("name", ALL_MARKED)
+def test_optimize_without_compile_matches_original(name):
+    """BN folded + channels-last for every network; outputs within the stated tolerance."""
+    model = with_random_bn_stats(convzoo.create_model(name))
+    x = small_input(name)
+    with torch.no_grad():
+        ref = model(x)
+    fast = optimize(model, x, compile=False, check=False)
+    # Every BN that runs at inference follows a conv in the zoo, so all are folded (GoogLeNet's
+    # auxiliary heads run in training only and keep theirs).
+    assert fast.report.folded_bn == len(bns_called(model, x))
+    assert not bns_called(fast.eager, x)
+    assert fast.report.channels_last and not fast.report.compiled
+    out = fast(x)
+    torch.testing.assert_close(out, ref, atol=OPTIMIZE_ATOL, rtol=OPTIMIZE_RTOL)
+    # An inference-only copy: the original keeps its BN and its gradients.
+    assert any(p.requires_grad for p in model.parameters())
+    assert not out.requires_grad
+    with pytest.raises(RuntimeError, match="inference only"):
+        fast.train()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lenet5", "resnet18"])
+def test_optimize_with_compile_matches_original(name):
+    model = with_random_bn_stats(convzoo.create_model(name))
+    x = small_input(name, batch=1)
+    fast = optimize(model, x)  # check=True compares on x already
+    assert fast.report.compiled, fast.report.fallback_reason
+    assert fast.report.compile_options["freezing"] is True
+    with torch.no_grad():
+        x2 = small_input(name, batch=1)
+        torch.testing.assert_close(fast(x2), model(x2), atol=OPTIMIZE_ATOL, rtol=OPTIMIZE_RTOL)
+
+
+def test_optimize_falls_back_cleanly_when_compile_fails(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    model = convzoo.create_model("lenet5").eval()
+    x = small_input("lenet5", 1)
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
+        fast = optimize(model, x)
+    assert not fast.report.compiled and "no C++ compiler" in fast.report.fallback_reason
+    torch.testing.assert_close(fast(x), model(x), atol=OPTIMIZE_ATOL, rtol=OPTIMIZE_RTOL)
+
+
+def test_optimize_refuses_a_non_image_example():
+    with pytest.raises(ConvzooError, match="N, C, H, W"):
+        optimize(convzoo.create_model("lenet5"), torch.randn(32, 32))
+
+
+# ---- export ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL)
+def test_onnx_export_matches_pytorch_in_onnxruntime(name, tmp_path):
+    model = with_random_bn_stats(convzoo.create_model(name))
+    x = small_input(name, batch=1)
+    path = tmp_path / f"{name}.onnx"
+    result = export_onnx(model, path, x)
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-3
+    # The batch dimension is dynamic: another batch size runs and matches too.
+    session = onnx_session(path)
+    x3 = torch.cat([x, x.flip(-1), -x])
+    got = session.run(None, {"input": x3.numpy()})[0]
+    with torch.no_grad():
+        ref = model(x3)
+    torch.testing.assert_close(torch.from_numpy(got), ref, atol=EXPORT_ATOL, rtol=EXPORT_RTOL)
+    del model, session
+    path.unlink()  # VGG files are ~500 MB: do not keep them until the end of the session
+
+
+@pytest.mark.parametrize("name", ["lenet5", "googlenet_tv"])
+def test_torchscript_export_matches_pytorch(name, tmp_path):
+    model = with_random_bn_stats(convzoo.create_model(name))
+    x = small_input(name, batch=1)
+    result = export_torchscript(model, tmp_path / "m.pt", x)
+    loaded = torch.jit.load(str(tmp_path / "m.pt"))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), atol=EXPORT_ATOL, rtol=EXPORT_RTOL)
+    assert result.max_abs_diff <= EXPORT_ATOL
+
+
+def test_cli_export_by_name(tmp_path, capsys):
+    out = tmp_path / "lenet.onnx"
+    assert main(["export", "lenet5", "--format", "onnx", "--out", str(out)]) == 0
+    assert out.is_file() and "max |diff|" in capsys.readouterr().out
+    out = tmp_path / "lenet.pt"
+    assert main(["export", "lenet5", "--format", "torchscript", "--out", str(out)]) == 0
+    assert out.is_file()
+
+
+def test_cli_export_from_a_training_checkpoint(tmp_path):
+    from safetensors.torch import save_file
+
+    model = convzoo.create_model("lenet5", num_classes=7)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_file(model.state_dict(), str(run / "best.safetensors"))
+    (run / "best.json").write_text(json.dumps({"model": "lenet5", "kwargs": {"num_classes": 7}}))
+    loaded, name = load_network(str(run))
+    assert name == "lenet5" and loaded.num_classes == 7
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x))
+    out = tmp_path / "ckpt.onnx"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    got = onnx_session(out).run(None, {"input": x.numpy()})[0]
+    assert got.shape == (1, 7)
+
+
+def test_cli_export_bad_input(tmp_path, capsys):
+    assert main(["export", "resnet181", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "unknown model" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["export", str(tmp_path / "empty")]) == 2
+    assert "no .safetensors" in capsys.readouterr().err
+    assert main(["export", "lenet5", "--batch-size", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+def test_missing_onnx_packages_is_one_clear_message(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    with pytest.raises(ConvzooError, match="pip install"), warnings.catch_warnings():
+        export_onnx(convzoo.create_model("lenet5"), tmp_path / "x.onnx", torch.randn(1, 1, 32, 32))
