@@ -15,7 +15,7 @@ from typing import Any
 from convzoo.errors import ConvzooError
 
 # Options that may change when a run is resumed: how it runs, not what it computes.
-RESUMABLE = ("epochs", "workers", "device")
+RESUMABLE = ("epochs", "workers", "device", "threads")
 
 
 def _model_arg(text: str) -> tuple[str, Any]:
@@ -68,6 +68,11 @@ def add_training_options(p: argparse.ArgumentParser, defaults: Any = None) -> No
         help="never download a data set",
     )
     g.add_argument("--workers", type=int, help=f"data-loading processes ({d.workers})")
+    g.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads (default: 1 for networks under 1M parameters, else torch's)",
+    )
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, help=f"({d.epochs})")
     o.add_argument("--batch-size", type=int, help=f"per process ({d.batch_size})")

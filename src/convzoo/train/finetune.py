@@ -77,12 +77,26 @@ class FinetuneSpec:
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:
-    """The parameters of the new classifier: the card's final layer and, for GoogLeNet, the
-    auxiliary classifiers' last layers (any Linear with ``num_classes`` outputs)."""
+    """The parameters of the head: the block that holds the final classifier (everything after
+    :meth:`forward_features`: ``fc`` of ResNet and GoogLeNet, the ``classifier`` block of
+    AlexNet, VGG and LeNet-5), and the last layers of GoogLeNet's auxiliary classifiers (any
+    Linear with ``num_classes`` outputs).
+
+    fastai's head is likewise all that follows the convolutional body. For ResNet this is the
+    tutorial's fixed feature extractor exactly (only ``fc`` trains); for VGG and AlexNet the
+    pretrained fully connected layers train too, the new last layer from scratch.
+    """
     from convzoo.weights import _classifier_modules
 
     heads = _classifier_modules(model)
-    return {n for n, _ in model.named_parameters() if n.rsplit(".", 1)[0] in heads}
+    block = getattr(model, "classifier_name", "").split(".", 1)[0]
+    if block:
+        heads.add(block)
+    return {
+        n
+        for n, _ in model.named_parameters()
+        if any(n == h or n.startswith(h + ".") for h in heads)
+    }
 
 
 def parameter_groups(model: nn.Module, spec: FinetuneSpec, lr: float) -> list[dict[str, Any]]:

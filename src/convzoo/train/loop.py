@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from convzoo.errors import ConvzooError
+from convzoo.registry import count_parameters
 from convzoo.train.checkpoint import (
     Checkpoint,
     atomic_write_json,
@@ -262,6 +263,9 @@ class Trainer:
         elif on_gpu:
             torch.backends.cudnn.benchmark = True
 
+        self.threads = config.threads
+        if self.device.type == "cpu" and self.threads is None and count_parameters(model) < 1e6:
+            self.threads = 1
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -495,6 +499,16 @@ class Trainer:
         return bool(flag.item())
 
     def fit(self) -> FitResult:
+        """Run the remaining epochs (all of them, or those after a loaded checkpoint)."""
+        threads_before = torch.get_num_threads()
+        if self.device.type == "cpu" and self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._fit()
+        finally:
+            torch.set_num_threads(threads_before)
+
+    def _fit(self) -> FitResult:
         cfg = self.cfg
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
