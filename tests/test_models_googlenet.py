@@ -297,3 +297,13 @@ def test_cards():
     assert convzoo.model_card("googlenet_tv").torchvision_twin == "googlenet"
     model = _meta("googlenet_naive", in_chans=1)
     assert model.get_classifier() is model.fc and model.conv1.conv.in_channels == 1
+
+
+@pytest.mark.parametrize("name", convzoo.list_models("googlenet*"))
+def test_card_names_real_layers(name):
+    card = convzoo.model_card(name)
+    with torch.device("meta"):
+        model = convzoo.create_model(name)
+    assert isinstance(model.get_submodule(card.first_conv), nn.Conv2d)
+    assert model.get_submodule(card.classifier) is model.get_classifier()
+    assert model.min_input_size == card.min_input_size

@@ -176,3 +176,13 @@ def test_tiny_inputs_run_and_card():
         assert model(torch.randn(1, 1, 1, 1)).shape == (1, 5)
         assert model.forward_features(torch.randn(1, 1, 64, 64)).shape == (1, 512, 2, 2)
     assert model.get_classifier() is model.fc
+
+
+@pytest.mark.parametrize("name", convzoo.list_models("resnet*"))
+def test_card_names_real_layers(name):
+    card = convzoo.model_card(name)
+    with torch.device("meta"):
+        model = convzoo.create_model(name)
+    assert isinstance(model.get_submodule(card.first_conv), nn.Conv2d)
+    assert model.get_submodule(card.classifier) is model.get_classifier()
+    assert model.min_input_size == card.min_input_size

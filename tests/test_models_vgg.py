@@ -159,3 +159,13 @@ def test_torchvision_twin_at_full_size():
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), tv(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", convzoo.list_models("vgg*"))
+def test_card_names_real_layers(name):
+    card = convzoo.model_card(name)
+    with torch.device("meta"):
+        model = convzoo.create_model(name)
+    assert isinstance(model.get_submodule(card.first_conv), nn.Conv2d)
+    assert model.get_submodule(card.classifier) is model.get_classifier()
+    assert model.min_input_size == card.min_input_size
