@@ -27,11 +27,14 @@ import dataclasses
 import json
 import math
 import os
+import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
 from convzoo.errors import ConvzooError
@@ -283,6 +286,10 @@ def finetune(
     """
     cfg = config or TrainConfig(model=model_name, data=str(data), **FINETUNE_DEFAULTS)
     spec = FinetuneSpec(weights, mode, head_epochs, lr_mult, groups)
+    # The new classifier's initialisation and the augmentation draw from the global generators.
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
     model, bundle, param_groups = prepare(
         model_name, data, spec, cfg, model_kwargs=model_kwargs, quiet=quiet
     )
