@@ -305,3 +305,29 @@ def test_cli_weights_list_and_download(tmp_path, capsys):
         assert err.count("\n") == 1 and "resnet18-f37072fd.pth" in err
     assert main(["weights", "list", "nosuchnet"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in convzoo.list_models() if convzoo.model_card(n).torchvision_twin]
+)
+def test_torchvision_state_dict_fits_every_twin(name):
+    """torchvision's network (the source of the ImageNet files) has exactly our keys and shapes,
+    checked on the meta device through the loader's own report (no weights allocated)."""
+    twin = convzoo.model_card(name).torchvision_twin
+    kwargs = {"aux_logits": True, "init_weights": False} if twin == "googlenet" else {}
+    with torch.device("meta"):
+        tv_state = torchvision.models.get_model(twin, **kwargs).state_dict()
+        ours = create_model(name)
+    from convzoo.weights import load_state_dict_into
+
+    report = load_state_dict_into(ours, tv_state, twin, name)
+    assert report.loaded == len(ours.state_dict()) and not report.skipped_classifier
+    if twin == "googlenet":
+        # torchvision's file keeps the auxiliary heads; a network built without them ignores
+        # them (as torchvision does), and the entry asks for transform_input like torchvision.
+        with torch.device("meta"):
+            plain = create_model(name, aux_logits=False)
+        report = load_state_dict_into(plain, tv_state, twin, name)
+        assert report.dropped_aux and all(k.startswith("aux") for k in report.dropped_aux)
+        assert get_weight_entry(name).model_kwargs == {"transform_input": True}
+        assert hasattr(plain, "transform_input")
