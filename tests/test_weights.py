@@ -331,3 +331,55 @@ def test_torchvision_state_dict_fits_every_twin(name):
         assert report.dropped_aux and all(k.startswith("aux") for k in report.dropped_aux)
         assert get_weight_entry(name).model_kwargs == {"transform_input": True}
         assert hasattr(plain, "transform_input")
+
+
+# ------------------------------------------------------------------------------ shipped entry
+
+
+def test_shipped_lenet5_digits_entry_offline():
+    """The LeNet-5 digits weights inside the package: full SHA-256, no network, and the network
+    they give reads the 1,797 scikit-learn digits (its training and validation images) at >= 98%
+    (the entry states 99.44% on the held-out 20%), with an input pipeline written here."""
+    from sklearn.datasets import load_digits
+
+    e = get_weight_entry("lenet5", "digits")
+    assert not e.sha256_is_prefix and len(e.sha256) == 64
+    assert sha256_of(e.cache_path()) == e.sha256
+    model = create_model("lenet5", num_classes=10, weights="digits").eval()
+    d = load_digits()
+    x = torch.from_numpy(d.images).float().unsqueeze(1) / 16.0
+    x = torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear", antialias=True)
+    x = (x - e.transforms["mean"][0]) / e.transforms["std"][0]
+    with torch.no_grad():
+        acc = (model(x).argmax(1).numpy() == d.target).mean()
+    assert acc >= 0.98, acc
+    assert _cache_files() == []  # nothing downloaded, nothing cached
+
+
+def test_shipped_entry_damaged_is_refused(monkeypatch):
+    import convzoo.weights as W
+
+    e = get_weight_entry("lenet5", "digits")
+    bad = dataclasses.replace(e, sha256="0" * 64)
+    monkeypatch.setattr(W, "get_weight_entry", lambda model, name="imagenet": bad)
+    with pytest.raises(ConvzooError, match="damaged: reinstall"):
+        create_model("lenet5", num_classes=10, weights="digits")
+
+
+def test_predict_by_name_with_shipped_weights(tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from convzoo.predict import load_predictor, predict
+
+    d = load_digits()
+    paths = []
+    for i in range(10):
+        arr = (d.images[i] * 255 / 16).round().astype("uint8")
+        p = tmp_path / f"{i:02d}-label{d.target[i]}.png"
+        Image.fromarray(arr, "L").save(p)
+        paths.append(p)
+    pred = load_predictor("lenet5")  # its first entry: digits
+    results = predict(pred, paths, topk=1)
+    right = sum(r["top"][0]["class"] == str(d.target[i]) for i, r in enumerate(results))
+    assert right >= 9, [r["top"][0] for r in results]

@@ -152,11 +152,23 @@ def load_predictor(
 
     src = os.fspath(source)
     list_models()  # import the zoo
-    if src in _REGISTRY and not Path(src).is_file():
-        model = create_model(src, weights=weights or "imagenet")
+    if src in _REGISTRY and not Path(src).exists():
+        from convzoo.weights import get_weight_entry, weight_entries
+
+        if weights is None:  # the network's first entry: imagenet where torchvision has one
+            entries = weight_entries(src)
+            if not entries:
+                raise ConvzooError(
+                    f"{src} has no published weights; give --weights FILE or a checkpoint"
+                )
+            weights = entries[0].name
+        num_classes = 1000
+        if "/" not in weights and "." not in weights:  # an entry name: its number of classes
+            num_classes = get_weight_entry(src, weights).num_classes
+        model = create_model(src, num_classes=num_classes, weights=weights)
         info = model.card.extra.get("weights", {})
         name = src
-        label = f"{src} weights {weights or 'imagenet'}"
+        label = f"{src} weights {weights}"
     else:
         from convzoo.weights import load_state_dict_into
 

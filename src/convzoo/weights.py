@@ -9,7 +9,8 @@ metrics the publisher states). Two sources of entries:
   hand. torchvision publishes only the first 8 hex digits of each file's SHA-256, in the file name
   (``resnet18-f37072fd.pth``); we check that prefix, exactly as ``torch.hub`` does, and say so
   (``sha256_is_prefix``). A prefix of 32 bits detects truncation and corruption, not a forgery.
-* entries of our own, as JSON in ``convzoo/data/weights.json`` (full SHA-256).
+* entries of our own, as JSON in ``convzoo/data/weights.json`` (full SHA-256); ``lenet5``
+  ``digits`` ships inside the package (``package:`` URL), so it works offline.
 
 Entry names: ``imagenet`` is the publisher's first ImageNet-1k recipe (torchvision's
 ``IMAGENET1K_V1``, the one the classic papers and PyTorch's transfer-learning tutorial use); later
@@ -72,7 +73,10 @@ class WeightEntry:
         return file_name_of(self.url)
 
     def cache_path(self) -> Path:
-        """Where the file lives in the cache (it may not be there yet)."""
+        """Where the file lives in the cache (it may not be there yet); for a file shipped
+        inside the package, where it is installed."""
+        if self.url.startswith("package:"):
+            return Path(str(resources.files("convzoo").joinpath(self.url[len("package:") :])))
         from convzoo.hub import weights_dir
 
         return weights_dir() / self.file_name
@@ -193,9 +197,24 @@ def get_weight_entry(model: str, name: str = DEFAULT_ENTRY) -> WeightEntry:
 
 
 def fetch_weights(entry: WeightEntry, *, progress: bool = True) -> Path:
-    """The cached file of ``entry``, downloaded and hash-checked first if needed."""
-    from convzoo.hub import cached_download
+    """The cached file of ``entry``, downloaded and hash-checked first if needed.
 
+    ``package:PATH`` URLs name a file shipped inside convzoo (no download, no cache); it is
+    hash-checked all the same.
+    """
+    from convzoo.hub import cached_download, hash_matches, sha256_of
+
+    if entry.url.startswith("package:"):
+        path = Path(str(resources.files("convzoo").joinpath(entry.url[len("package:") :])))
+        if not path.is_file():
+            raise FileNotFoundError(f"{entry.model} {entry.name}: {path} is missing; reinstall")
+        digest = sha256_of(path)
+        if not hash_matches(digest, entry.sha256):
+            raise ConvzooError(
+                f"{path}: SHA-256 {digest} is not the expected {entry.sha256}; the installed "
+                f"file is damaged: reinstall convzoo"
+            )
+        return path
     return cached_download(entry.url, entry.sha256, entry.file_name, progress=progress)
 
 

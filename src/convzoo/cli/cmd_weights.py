@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _top1(metrics: dict) -> str:
     for values in metrics.values():
         if isinstance(values, dict) and "acc@1" in values:
-            return f"{values['acc@1']:.2f}/{values.get('acc@5', float('nan')):.2f}"
+            top5 = values.get("acc@5")
+            return f"{values['acc@1']:.2f}/" + (f"{top5:.2f}" if top5 is not None else "-")
     return "-"
 
 
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     for r in (head, tuple("-" * w for w in widths), *rows):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
     print(
-        "\nMetrics on ImageNet-1k val as the publisher states them. torchvision publishes only "
-        "a SHA-256 prefix (in the file name); that prefix is what is checked."
+        "\nMetrics as the publisher states them (ImageNet-1k val for torchvision's weights). "
+        "torchvision publishes only a SHA-256 prefix (in the file name); that prefix is what is "
+        "checked; entries of our own carry the full SHA-256."
     )
     return 0
