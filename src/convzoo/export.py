@@ -28,12 +28,25 @@ from torch import Tensor, nn
 
 from convzoo.errors import ConvzooError
 
-# Tolerances stated once: fp32 re-association (folded weights, other conv algorithms, NHWC)
-# changes the last bits; logits of these networks are O(1)-O(10) so 1e-3 abs is tight.
-OPTIMIZE_ATOL = 1e-3
-OPTIMIZE_RTOL = 1e-3
+# Tolerances stated once. Outputs agree when max|a - b| <= ATOL + RTOL * max|reference|: fp32
+# re-association (folded weights, other conv algorithms, NHWC, fused kernels) changes the last
+# bits of every layer, so the error grows with the size of the activations, and a deep randomly
+# initialised network (ResNet-152) can have logits in the hundreds. Relative to the largest
+# logit rather than element-wise, because logits near zero carry the same absolute error.
+OPTIMIZE_ATOL = 1e-4
+OPTIMIZE_RTOL = 1e-4
 EXPORT_ATOL = 1e-4
-EXPORT_RTOL = 1e-3
+EXPORT_RTOL = 1e-4
+
+
+def outputs_close(got: Tensor, ref: Tensor, atol: float, rtol: float) -> tuple[bool, float]:
+    """Whether ``max|got - ref| <= atol + rtol * max|ref|``, and that max difference."""
+    got, ref = got.detach().float(), ref.detach().float()
+    if got.shape != ref.shape:
+        return False, float("inf")
+    diff = float((got - ref).abs().max()) if got.numel() else 0.0
+    scale = float(ref.abs().max()) if ref.numel() else 0.0
+    return diff <= atol + rtol * scale, diff
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,10 +268,10 @@ def optimize(
             warnings.warn(f"optimize(): using eager mode: {why}", RuntimeWarning, stacklevel=2)
     result = OptimizedModel(m, compiled, channels_last, report, inductor_options)
     if check and reference is not None:
-        out = result(example_input)
-        ref = reference[0] if isinstance(reference, tuple) else reference
-        if not torch.allclose(out.float(), ref.float(), atol=OPTIMIZE_ATOL, rtol=OPTIMIZE_RTOL):
-            err = (out.float() - ref.float()).abs().max().item()
+        ok, err = outputs_close(
+            result(example_input), _logits(reference), OPTIMIZE_ATOL, OPTIMIZE_RTOL
+        )
+        if not ok:
             raise RuntimeError(f"optimize(): outputs differ from the original by {err:.3g}")
     return result
 
@@ -430,8 +443,8 @@ def verify_onnx(
     with torch.no_grad():
         ref = _logits(model.eval()(example_input)).float().numpy()
     got = session.run(None, {session.get_inputs()[0].name: example_input.numpy()})[0]
-    diff = float(abs(got - ref).max())
-    if not (abs(got - ref) <= EXPORT_ATOL + EXPORT_RTOL * abs(ref)).all():
+    ok, diff = outputs_close(torch.from_numpy(got), torch.from_numpy(ref), EXPORT_ATOL, EXPORT_RTOL)
+    if not ok:
         raise RuntimeError(f"{path}: onnxruntime outputs differ from PyTorch's by {diff:.3g}")
     return diff
 
@@ -462,8 +475,8 @@ def export_torchscript(
         with torch.no_grad():
             ref = _logits(model(example_input))
             got = _logits(loaded(example_input))
-        diff = float((got - ref).abs().max())
-        if not torch.allclose(got, ref, atol=EXPORT_ATOL, rtol=EXPORT_RTOL):
+        ok, diff = outputs_close(got, ref, EXPORT_ATOL, EXPORT_RTOL)
+        if not ok:
             raise RuntimeError(f"{path}: TorchScript outputs differ from PyTorch's by {diff:.3g}")
     return ExportResult(path, "torchscript", diff, EXPORT_ATOL, EXPORT_RTOL)
 
