@@ -104,7 +104,12 @@ def run(args: argparse.Namespace) -> int:
         seed_everything(cfg.seed)
         # Data, weights and mode are checked here, before a run folder exists.
         model, bundle, groups = prepare(
-            cfg.model, cfg.data, spec, cfg, model_kwargs=cfg.model_kwargs, quiet=args.quiet
+            cfg.model,
+            cfg.data,
+            spec,
+            cfg,
+            model_kwargs=cfg.model_kwargs,
+            quiet=args.quiet or not info.is_main,
         )
         if resume_from is None and info.is_main:
             out = prepare_run_dir(
