@@ -15,6 +15,8 @@ non-trivial batch-norm statistics, inputs 224x224):
 - ``torch.compile + freezing``: inductor with ``freezing=True`` (weights constant-folded and
   pre-packed for oneDNN).
 - ``convzoo.optimize``: BN folded into the convs + channels-last + compile with freezing.
+- ``convzoo.optimize bf16`` (with ``--bf16``): the same in bfloat16, opt-in; it agrees with
+  fp32 to about 1% of the largest logit, so it is reported beside, not instead of, fp32.
 - ``ONNX Runtime``: the exported ONNX file, all graph optimisations, same thread count.
 
 All paths of one batch size take turns (A B C ... A B C ...) so background load hits each
@@ -62,7 +64,7 @@ def _no_grad(fn):
     return call
 
 
-def resnet18_paths(bs: int, onnx_dir: str) -> dict[str, object]:
+def resnet18_paths(bs: int, onnx_dir: str, bf16: bool = False) -> dict[str, object]:
     """name -> zero-argument callable, for one batch size."""
     tv = _randomize_bn(torchvision_twin("resnet18"))
     cz = convzoo.create_model("resnet18").eval()
@@ -95,6 +97,9 @@ def resnet18_paths(bs: int, onnx_dir: str) -> dict[str, object]:
     paths["torch.compile + freezing"] = _no_grad(run_frozen)
     fast = optimize(cz, x)
     paths["convzoo.optimize"] = lambda: fast(x)
+    if bf16:
+        fast16 = optimize(cz, x, dtype=torch.bfloat16)
+        paths["convzoo.optimize bf16 (opt-in, ≈1% of logits)"] = lambda: fast16(x)
     path = Path(onnx_dir) / "resnet18.onnx"
     if not path.exists():
         export_onnx(cz, path, x[:1])
@@ -173,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-sizes", default="16,1")
     p.add_argument("--budget", type=float, default=15.0, help="seconds of timing per batch size")
     p.add_argument("--every-network", action="store_true", help="also every network, batch 1")
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also optimize() in bf16 (AMX where the CPU has it; not fp32-exact)",
+    )
     p.add_argument("--out", default=None, help="also write the rows and machine as JSON")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -191,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     net_rows: list[dict] = []
     with tempfile.TemporaryDirectory() as onnx_dir:
         for bs in [int(b) for b in args.batch_sizes.split(",")]:
-            rows += measure(resnet18_paths(bs, onnx_dir), bs, args.budget)
+            rows += measure(resnet18_paths(bs, onnx_dir, args.bf16), bs, args.budget)
             print(markdown([r for r in rows if r["batch_size"] == bs]) + "\n", flush=True)
         if args.every_network:
             for name in convzoo.list_models():

@@ -158,6 +158,19 @@ def test_optimize_with_compile_matches_original(name):
         assert_outputs_close(fast(x2), model(x2), OPTIMIZE_ATOL, OPTIMIZE_RTOL)
 
 
+def test_optimize_bf16_is_opt_in_and_close_to_fp32():
+    from convzoo.export import OPTIMIZE_BF16_RTOL
+
+    model = with_random_bn_stats(convzoo.create_model("resnet18"))
+    x = small_input("resnet18", 1)
+    fast = optimize(model, x, compile=False, dtype=torch.bfloat16)
+    out = fast(x)
+    assert out.dtype == torch.float32  # returned in the input's dtype
+    assert next(fast.eager.parameters()).dtype == torch.bfloat16
+    with torch.no_grad():
+        assert_outputs_close(out, model(x), OPTIMIZE_ATOL, OPTIMIZE_BF16_RTOL)
+
+
 def test_optimize_falls_back_cleanly_when_compile_fails(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no C++ compiler")
