@@ -78,7 +78,7 @@ def _missing_message(file_name: str, url: str, dest: Path, why: str) -> str:
     return (
         f"weights file {file_name!r} is not cached and cannot be downloaded ({why}). "
         f"Download {url} by other means and put it at {dest} (the cache folder is set by "
-        f"CONVZOO_HOME), or pass the local file as weights=PATH."
+        f"CONVZOO_HOME), or give the file itself (weights=PATH, --weights PATH)."
     )
 
 

@@ -361,12 +361,12 @@ class LoadReport:
 
 
 def _classifier_modules(model: nn.Module) -> set[str]:
-    """Names of the final classifiers: the card's, and any Linear with num_classes outputs (the
-    auxiliary heads of GoogLeNet)."""
+    """Names of the final classifiers: the card's, and the last layers of GoogLeNet's auxiliary
+    heads (``aux1``/``aux2``, a Linear with ``num_classes`` outputs)."""
     n = getattr(model, "num_classes", None)
     names = {getattr(model, "classifier_name", "")}
     for name, m in model.named_modules():
-        if isinstance(m, nn.Linear) and m.out_features == n:
+        if name.startswith("aux") and isinstance(m, nn.Linear) and m.out_features == n:
             names.add(name)
     names.discard("")
     return names
