@@ -242,3 +242,25 @@ def test_cli_bad_input_writes_nothing(tmp_path, pretrained, capsys):
     assert not out.exists()
     with pytest.raises(ConvzooError, match="must be one of"):
         FinetuneSpec(None, "tail").validate(3)
+
+
+def test_staged_callback_decides_from_epoch_alone():
+    """A resumed run lands in the right stage: the callback looks only at the epoch number."""
+    from types import SimpleNamespace
+
+    from convzoo.train.finetune import StagedUnfreeze
+
+    model = create_model("lenet5", num_classes=3)
+    heads = head_parameter_names(model)
+    trainer = SimpleNamespace(
+        model=model, epoch=2, quiet=True, dist=SimpleNamespace(enabled=False), optimizer=None
+    )
+    cb = StagedUnfreeze(FinetuneSpec(None, "staged", head_epochs=2))
+    cb.on_fit_start(trainer)  # resumed after 2 epochs: the second stage
+    assert all(p.requires_grad for p in model.parameters())
+    cb = StagedUnfreeze(FinetuneSpec(None, "staged", head_epochs=2))
+    trainer.epoch = 1
+    cb.on_fit_start(trainer)  # resumed inside the first stage
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == heads
+    cb.on_epoch_start(trainer, 1)
+    assert not all(p.requires_grad for p in model.parameters())
