@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
         depth=args.depth,
         **kwargs,
     )
-    width = args.width or (100 if args.output else min(100, shutil.get_terminal_size().columns))
+    # a terminal narrower than 100 columns gets a narrower table; a pipe or a file gets 100
+    tty = not args.output and sys.stdout.isatty()
+    width = args.width or (min(100, shutil.get_terminal_size().columns) if tty else 100)
     text = table.render(args.format, columns=columns, width=max(40, width))
     if args.output:
         path = Path(args.output)

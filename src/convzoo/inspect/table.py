@@ -36,6 +36,15 @@ def _hwc(shape: Sequence[int]) -> str:
     return "x".join(str(s) for s in shape[1:])
 
 
+def _input_text(r: LayerRecord) -> str:
+    """A depth-concat row shows the channels it joins: ``28x28x(64+128+32+32)``."""
+    inputs = r.extra.get("inputs") if r.kind == "concat" else None
+    if inputs and all(len(s) == 4 for s in inputs):
+        h, w = inputs[0][2], inputs[0][3]
+        return f"{h}x{w}x(" + "+".join(str(s[1]) for s in inputs) + ")"
+    return _hwc(r.input_shape)
+
+
 def _pair_text(v: Sequence[int] | None) -> str:
     if v is None:
         return ""
@@ -81,7 +90,7 @@ COLUMNS: dict[str, Column] = {
         Column("index", "#", lambda r, t: r.index if r.index is not None else "", 0, True),
         Column("name", "layer", lambda r, t: r.name, 0),
         Column("type", "type", lambda r, t: r.type, 3),
-        Column("input", "input", lambda r, t: _hwc(r.input_shape), 1),
+        Column("input", "input", lambda r, t: _input_text(r), 1),
         Column("output", "output", lambda r, t: _hwc(r.output_shape), 0),
         Column("kernel", "kernel", lambda r, t: _kernel_text(r.kernel), 1),
         Column("stride", "stride", lambda r, t: _pair_text(r.stride), 2),

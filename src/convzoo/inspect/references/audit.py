@@ -795,10 +795,16 @@ def _audit_googlenet_table1(rep: AuditReport, model: str, table: list[dict[str, 
                 "inconsistent",
                 "multiply-adds of the row's conv / linear layers, M = 10^6 (rounded or truncated)",
             )
+    params = [f for f in rep.findings if f.field == "params"]
+    ops = [f for f in rep.findings if f.field == "ops"]
+    chans = [f for f in rep.findings if f.field.startswith("n") or f.field == "pool_proj"]
     rep.summary.append(
-        "Params are weights without biases in K = 1024 (e.g. inception (3a): 163,328 weights = "
-        "159.5 K); ops are multiply-adds of the convolutions in M = 10^6. Under these "
-        "conventions most rows agree exactly."
+        "Params are weights without biases with K = 1024 (inception (3a): 163,328 weights = "
+        "159.5 K, printed 159K); ops are multiply-adds of the conv and linear layers with "
+        f"M = 10^6. Channel columns: {sum(f.ok for f in chans)} of {len(chans)} agree; ops: "
+        f"{sum(f.ok for f in ops)} of {len(ops)}; params: {sum(f.ok for f in params)} of "
+        f"{len(params)}: the params column is the table's weak point, often contradicting the "
+        "ops of its own row."
     )
 
 
