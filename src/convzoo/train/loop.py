@@ -297,7 +297,7 @@ class Trainer:
         )
         self.val_loader = DataLoader(
             val_data,
-            batch_size=max(config.batch_size, 256),
+            batch_size=2 * config.batch_size,  # no gradients: twice the batch fits
             sampler=ShardSampler(len(val_data), self.dist.rank, self.dist.world_size),
             num_workers=config.workers,
             pin_memory=on_gpu,
