@@ -383,3 +383,12 @@ def test_predict_by_name_with_shipped_weights(tmp_path):
     results = predict(pred, paths, topk=1)
     right = sum(r["top"][0]["class"] == str(d.target[i]) for i, r in enumerate(results))
     assert right >= 9, [r["top"][0] for r in results]
+
+
+def test_resnet_v1_refuses_v15_weights():
+    """torchvision's ResNet-50 file is v1.5: same shapes as the paper's v1, other strides; the
+    entry says so and a v1 network refuses it before reading any file."""
+    e = get_weight_entry("resnet50")
+    assert e.requires == {"variant": "v1.5"}
+    with pytest.raises(ConvzooError, match="variant='v1.5'"), torch.device("meta"):
+        create_model("resnet50", variant="v1", weights="imagenet")

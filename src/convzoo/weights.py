@@ -63,7 +63,8 @@ class WeightEntry:
     metrics: dict[str, Any]  # as the publisher states them, e.g. {"ImageNet-1K": {"acc@1": ..}}
     source: str  # who publishes them, e.g. "torchvision ResNet18_Weights.IMAGENET1K_V1"
     dataset: str = "ImageNet-1k"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)  # builder arguments they need
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # attributes set when loaded
+    requires: dict[str, Any] = field(default_factory=dict)  # attributes the network must have
     notes: str = ""
 
     @property
@@ -128,6 +129,11 @@ def _torchvision_entries(model: str, twin: str) -> list[WeightEntry]:
             # torchvision builds GoogLeNet for these weights with transform_input=True: the
             # weights were ported from TensorFlow and expect inputs scaled to [-1, 1].
             kwargs["transform_input"] = True
+        requires: dict[str, Any] = {}
+        if twin in ("resnet50", "resnet101", "resnet152"):
+            # Trained with torchvision's v1.5 bottleneck (stride in the 3x3 conv); the paper's
+            # v1 has the same parameters, so only this check tells them apart.
+            requires["variant"] = "v1.5"
         entries.append(
             WeightEntry(
                 model=model,
@@ -148,6 +154,7 @@ def _torchvision_entries(model: str, twin: str) -> list[WeightEntry]:
                 metrics=dict(w.meta.get("_metrics", {})),
                 source=f"torchvision {type(w).__name__}.{w.name}",
                 model_kwargs=kwargs,
+                requires=requires,
                 notes=notes,
             )
         )
@@ -470,6 +477,17 @@ def resolve_weights(
     return fetch_weights(entry, progress=progress), entry
 
 
+def _check_requires(model: nn.Module, entry: WeightEntry, model_name: str) -> None:
+    for key, value in entry.requires.items():
+        have = getattr(model, key, value)
+        if have != value:
+            raise ConvzooError(
+                f"{model_name} weights {entry.name!r} were trained with {key}={value!r}; this "
+                f"network has {key}={have!r} (same parameter shapes, different computation). "
+                f"Build it with {key}={value!r} to use them."
+            )
+
+
 def load_weights(
     model: nn.Module,
     source: str | os.PathLike[str],
@@ -482,7 +500,13 @@ def load_weights(
     The categories and transforms of the weights are kept in ``model.card.extra["weights"]``
     (for :mod:`convzoo.predict`) when the model has a card.
     """
+    s = os.fspath(source)
+    if not _is_url(s) and not Path(s).expanduser().exists() and os.sep not in s and "." not in s:
+        # An entry name: check what the weights require before fetching them.
+        _check_requires(model, get_weight_entry(model_name, s), model_name)
     path, entry = resolve_weights(source, model_name, progress=progress)
+    if entry is not None:
+        _check_requires(model, entry, model_name)
     state, meta = read_checkpoint(path)
     label = f"{model_name} weights {entry.name!r} ({path})" if entry else str(path)
     report = load_state_dict_into(model, state, label, model_name)
