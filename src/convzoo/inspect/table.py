@@ -89,7 +89,7 @@ COLUMNS: dict[str, Column] = {
     for c in (
         Column("index", "#", lambda r, t: r.index if r.index is not None else "", 0, True),
         Column("name", "layer", lambda r, t: r.name, 0),
-        Column("type", "type", lambda r, t: r.type, 3),
+        Column("type", "type", lambda r, t: r.type, 4),
         Column("input", "input", lambda r, t: _input_text(r), 1),
         Column("output", "output", lambda r, t: _hwc(r.output_shape), 0),
         Column("kernel", "kernel", lambda r, t: _kernel_text(r.kernel), 1),
@@ -352,9 +352,9 @@ def _footer_lines(t: SummaryTable) -> list[str]:
         f"Total params: {tot.params:,} (trainable {tot.trainable_params:,}, frozen "
         f"{tot.frozen_params:,})",
         f"Total MACs: {tot.macs:,} ({human(tot.macs)}); FLOPs = 2 x MACs = {tot.flops:,}",
-        f"Weight memory: {human_bytes(tot.weight_bytes)}; activation memory of one forward "
-        f"pass at batch {tot.batch_size}: {human_bytes(tot.activation_bytes)}; input "
-        f"{human_bytes(tot.input_bytes)}",
+        f"Weight memory: {human_bytes(tot.weight_bytes)} (parameters and buffers)",
+        f"Activation memory of one forward pass at batch {tot.batch_size}: "
+        f"{human_bytes(tot.activation_bytes)} (input {human_bytes(tot.input_bytes)})",
     ]
     if tot.unused_params:
         lines.append(
@@ -412,6 +412,18 @@ def render_text(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
             name_cap -= 4
         else:
             break
+
+    def fits(cs: list[str]) -> bool:
+        ws = widths(cs, body)
+        if "name" in cs:
+            ws[cs.index("name")] = min(ws[cs.index("name")], name_cap)
+        return sum(ws) + 2 * (len(cs) - 1) <= width
+
+    # a wide column dropped late may have made room for narrower ones dropped before it
+    for c in sorted((c for c in cols if c not in keep), key=lambda c: COLUMNS[c].priority):
+        trial = [x for x in cols if x in keep or x == c]
+        if fits(trial):
+            keep = trial
     w = widths(keep, body)
     if "name" in keep:
         w[keep.index("name")] = min(w[keep.index("name")], name_cap)
