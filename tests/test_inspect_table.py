@@ -147,3 +147,47 @@ def test_columns_selection_and_errors(resnet18) -> None:
     with pytest.raises(ConvzooError, match="unknown format 'xml'"):
         resnet18.render("xml")
     assert set(FORMATS) == {"text", "md", "csv", "json", "latex", "html"}
+
+
+def test_markdown_of_a_tiny_network_computed_by_hand() -> None:
+    """Every number below is worked out by hand from the rule, not saved from a run."""
+    from torch import nn
+
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32, 3)
+    )
+    cols = [
+        "index",
+        "name",
+        "type",
+        "input",
+        "output",
+        "kernel",
+        "stride",
+        "pad",
+        "params",
+        "macs",
+        "rf",
+    ]
+    md = summarize(model, input_size=(1, 8, 8)).render("md", columns=cols)
+    expected = """\
+**Sequential - Structural Details (input 1x8x8, batch 1)**
+
+| # | layer | type | input | output | kernel | stride | pad | params | MACs | RF |
+|---:|---|---|---|---|---|---|---|---:|---:|---|
+| 1 | 0 | Conv2d | 8x8x1 | 8x8x2 | 3x3 | 1 | 1 | 20 | 1,152 | 3 |
+|  | 1 | ReLU | 8x8x2 | 8x8x2 |  |  |  | 0 | 128 |  |
+|  | 2 | MaxPool2d | 8x8x2 | 4x4x2 | 2x2 | 2 | 0 | 0 | 128 | 4 |
+|  | 3 | Flatten | 4x4x2 | 1x1x32 |  |  |  | 0 | 0 |  |
+| 2 | 4 | Linear | 1x1x32 | 1x1x3 |  |  |  | 99 | 96 |  |
+| **Total** |  |  |  |  |  |  |  | **119** | **1,504** |  |
+
+- Total params: 119 (trainable 119, frozen 0)
+- Total MACs: 1,504 (1.50K); FLOPs = 2 x MACs = 3,008
+- Weight memory: 476 B (parameters and buffers)
+- Activation memory of one forward pass at batch 1: 1.14 KiB (input 256 B)
+"""
+    # conv: 8*8*2 outputs x 1*3*3 = 1,152; ReLU 128; pool 4*4*2 x 2*2 = 128; fc 32*3 = 96.
+    # params 2*9+2 = 20 and 32*3+3 = 99 (x 4 B = 476 B); activations 128+128+32+3 = 291 floats
+    # (the flatten is a view) = 1,164 B; receptive fields 3 and 3 + (2-1) x 1 = 4.
+    assert md == expected

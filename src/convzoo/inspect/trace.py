@@ -434,7 +434,8 @@ class _Tracer(TorchFunctionMode):
                     param_bytes=nbytes,
                     macs=costs.module_macs(module, kind, in_shape, out_shape),
                     output_bytes=costs.numel(out_shape) * out.element_size(),
-                    inplace=out is x,
+                    # an in-place operator writes its input, a view shares its storage
+                    inplace=out is x or kind == "view",
                     has_bias=getattr(module, "bias", None) is not None,
                     shortcut=kind in costs.WEIGHTED_KINDS + ("batchnorm",)
                     and costs.is_shortcut(name),
