@@ -345,8 +345,12 @@ def network_macs(name: str, input_size: tuple[int, int, int]) -> tuple[int, int]
 # --------------------------------------------------------------------------------------------
 
 
-def torchvision_twin(name: str, num_classes: int = 1000) -> nn.Module:
-    """The torchvision network a convzoo network is the twin of (random weights)."""
+def torchvision_twin(name: str, num_classes: int = 1000, aux_logits: bool = False) -> nn.Module:
+    """The torchvision network a convzoo network is the twin of (random weights).
+
+    ``aux_logits`` builds GoogLeNet's auxiliary heads too, so that a training-mode comparison
+    runs the same heads on both sides.
+    """
     import torchvision
 
     from convzoo.registry import model_card
@@ -356,7 +360,7 @@ def torchvision_twin(name: str, num_classes: int = 1000) -> nn.Module:
         raise ConvzooError(f"{name} has no torchvision twin")
     kwargs: dict[str, Any] = {"weights": None, "num_classes": num_classes}
     if twin in ("googlenet", "inception_v3"):
-        kwargs.update(aux_logits=False, init_weights=False)
+        kwargs.update(aux_logits=aux_logits, init_weights=False)
     return torchvision.models.get_model(twin, **kwargs)
 
 
@@ -465,7 +469,8 @@ def run_benchmark(
             os.makedirs(model._convzoo_onnx_dir, exist_ok=True)
             twin = None
             if settings.against == "torchvision" and card.torchvision_twin:
-                twin = torchvision_twin(name).to(device=device, dtype=dtype)
+                aux = bool(getattr(model, "aux_logits", False))
+                twin = torchvision_twin(name, aux_logits=aux).to(device=device, dtype=dtype)
             if settings.channels_last:
                 model = model.to(memory_format=torch.channels_last)
                 if twin is not None:
