@@ -162,6 +162,12 @@ def test_resume_cli_refuses_config_changes(tmp_path, capsys):
     # More epochs is allowed: the run continues from epoch 1.
     assert main(["train", "--resume", str(out), "--epochs", "2", "--quiet"]) == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    # Evaluating on data with other classes is refused, and says why.
+    from test_data import make_folder
+
+    folder = make_folder(tmp_path / "pets")
+    assert main(["evaluate", str(out), "--data", str(folder)]) == 2
+    assert "same classes" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ NaN

@@ -534,6 +534,11 @@ class Trainer:
             + (", AMP" if self.amp else "")
             + (", channels-last" if self.channels_last else "")
         )
+        if self.epoch >= cfg.epochs:
+            self._log(
+                f"the run has already done its {cfg.epochs} epochs; give --epochs N (more than "
+                f"{self.epoch}) to train it further"
+            )
         for c in self.callbacks:
             c.on_fit_start(self)
         status = "finished"
@@ -569,12 +574,17 @@ class Trainer:
         if status == "interrupted":
             path = self.save("last", "interrupted")
             self._plot()
-            where = self._position or {"epoch": self.epoch, "step": 0}
+            pos = self._position
+            where = (
+                f"in epoch {pos['epoch'] + 1}, after step {pos['step']}"
+                if pos
+                else f"after epoch {self.epoch}"
+            )
             if self.is_main:
                 hint = self.resume_hint.format(out=self.out_dir) if self.out_dir else ""
                 print(
-                    f"interrupted in epoch {where['epoch'] + 1}, after step {where['step']}; "
-                    f"checkpoint saved in {path}." + (f" Resume with: {hint}" if hint else ""),
+                    f"interrupted {where}; checkpoint saved in {path}."
+                    + (f" Resume with: {hint}" if hint else ""),
                     file=sys.stderr,
                     flush=True,
                 )
