@@ -190,7 +190,11 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConvzooError(f"device {name!r} asked for, but torch sees no GPU; use --device cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        # Under torchrun each process takes its own GPU.
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return device
 
 
 def model_meta(model: nn.Module) -> dict[str, Any]:
@@ -270,12 +274,8 @@ class Trainer:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self.model  # what forward goes through (DDP-wrapped under torchrun)
-        if self.dist.enabled:
-            self.net = nn.parallel.DistributedDataParallel(
-                self.model,
-                device_ids=[self.device.index] if on_gpu else None,
-                find_unused_parameters=False,
-            )
+        self._ddp_trainable: tuple[bool, ...] | None = None
+        self._wrap_ddp()
         if classes is None:
             classes = [str(i) for i in range(int(getattr(model, "num_classes", 0)) or 0)]
         self.classes = list(classes)
@@ -317,6 +317,22 @@ class Trainer:
         self._position: dict[str, Any] | None = None  # mid-epoch resume point
         self._restored_rng: dict[str, Any] | None = None
         self.seconds = 0.0
+
+    def _wrap_ddp(self) -> None:
+        """Wrap the model in DistributedDataParallel under torchrun, again whenever the set of
+        trainable parameters changed (staged unfreezing): DDP only synchronises the gradients
+        of the parameters that required them when it was built."""
+        if not self.dist.enabled:
+            return
+        trainable = tuple(p.requires_grad for p in self.model.parameters())
+        if trainable == self._ddp_trainable:
+            return
+        self.net = nn.parallel.DistributedDataParallel(
+            self.model,
+            device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            find_unused_parameters=False,
+        )
+        self._ddp_trainable = trainable
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -411,6 +427,7 @@ class Trainer:
         sums = dict(pos["sums"]) if pos else {"loss": 0.0, "correct": 0, "count": 0}
         self._position = None
         self.sampler.set_epoch(epoch, start=start_step * cfg.batch_size)
+        self._wrap_ddp()
         self.net.train()
         freeze_batchnorm_of_frozen(self.model)
         bar = None
