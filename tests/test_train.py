@@ -354,3 +354,17 @@ def test_outputs_of_a_run(tmp_path):
     state = torch.load(r / "last" / "state.pt", weights_only=True)
     assert {"optimizer", "scheduler", "scaler", "rng"} <= set(state)
     assert not list(r.rglob(".*tmp*"))  # no temporary file left behind
+
+
+def test_cli_trains_on_fashion_mnist_idx_files(tmp_path, monkeypatch):
+    from convzoo import data as D
+    from test_data import fake_fashion
+
+    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    fake_fashion(tmp_path / "fm", n_train=40, n_test=20)
+    out = tmp_path / "run"
+    args = ["train", "lenet5", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "fm")]
+    assert main([*args, "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    meta = json.loads((out / "last" / "meta.json").read_text())
+    assert meta["classes"][9] == "Ankle boot" and meta["data"]["val_split"] == "test set"
+    assert meta["data"]["train_images"] == 40 and meta["data"]["val_images"] == 20
