@@ -124,9 +124,15 @@ class SendCtrlC(Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-@pytest.mark.parametrize("where", [(1, 3), (0, None)], ids=["mid-epoch", "epoch-end"])
-def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys, where):
-    cfg = TrainConfig(epochs=3, batch_size=32, seed=0, deterministic=True, warmup_epochs=0.5)
+@pytest.mark.parametrize(
+    "where, workers",
+    [((1, 3), 0), ((0, None), 0), ((1, None), 2)],
+    ids=["mid-epoch", "epoch-end", "epoch-end-2-workers"],
+)
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys, where, workers):
+    cfg = TrainConfig(
+        epochs=3, batch_size=32, seed=0, deterministic=True, warmup_epochs=0.5, workers=workers
+    )
     model, data = digits_lenet()
     ref = fit(model, data, None, cfg, tmp_path / "a", quiet=True)
     assert ref.status == "finished"

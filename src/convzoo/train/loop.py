@@ -427,6 +427,10 @@ class Trainer:
         sums = dict(pos["sums"]) if pos else {"loss": 0.0, "correct": 0, "count": 0}
         self._position = None
         self.sampler.set_epoch(epoch, start=start_step * cfg.batch_size)
+        # The workers' seeds come from this generator: seeded per epoch, so that a run resumed
+        # at an epoch boundary augments exactly as before. (Mid-epoch, resume is exact with
+        # workers=0 only: the skipped batches would have advanced the workers' generators.)
+        self.train_loader.generator.manual_seed(cfg.seed + epoch)
         self._wrap_ddp()
         self.net.train()
         freeze_batchnorm_of_frozen(self.model)
