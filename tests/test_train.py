@@ -374,3 +374,28 @@ def test_cli_trains_on_fashion_mnist_idx_files(tmp_path, monkeypatch):
     meta = json.loads((out / "last" / "meta.json").read_text())
     assert meta["classes"][9] == "Ankle boot" and meta["data"]["val_split"] == "test set"
     assert meta["data"]["train_images"] == 40 and meta["data"]["val_images"] == 20
+
+
+def test_evaluate_matches_scikit_learn():
+    from sklearn.metrics import (
+        confusion_matrix,
+        precision_recall_fscore_support,
+        top_k_accuracy_score,
+    )
+
+    from convzoo.train import evaluate
+
+    torch.manual_seed(0)
+    x = torch.randn(50, 1, 4, 4)
+    y = torch.randint(0, 6, (50,))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 6))
+    res = evaluate(model, TensorDataset(x, y), classes=list("abcdef"), batch_size=16)
+    with torch.no_grad():
+        scores = model(x)
+    pred = scores.argmax(1)
+    p, r, _, _ = precision_recall_fscore_support(y, pred, labels=range(6), zero_division=0)
+    assert res.precision == pytest.approx(p.tolist()) and res.recall == pytest.approx(r.tolist())
+    assert res.confusion.tolist() == confusion_matrix(y, pred, labels=range(6)).tolist()
+    assert res.top1 == pytest.approx(float((pred == y).float().mean()))
+    assert res.top5 == pytest.approx(top_k_accuracy_score(y, scores, k=5, labels=range(6)))
+    assert res.loss == pytest.approx(float(F.cross_entropy(scores, y)), rel=1e-6)
