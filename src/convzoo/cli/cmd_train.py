@@ -232,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.resume and info.is_main:
             out = prepare_run_dir(args.out, model=cfg.model, data=str(cfg.data))
         if info.is_main and not args.quiet:
+            print(f"run folder: {out}")
             print(data.describe())
             if data.info.get("warning"):
                 print(f"warning: {data.info['warning']}")
