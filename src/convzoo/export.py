@@ -270,16 +270,32 @@ def optimize(
             # Set through config.patch, not torch.compile(options=...): measured with torch
             # 2.14, options={"freezing": True} left the convs unpacked (aten conv, 72 img/s
             # for ResNet-18 at batch 16) where the patched config packs them for oneDNN.
-            inductor_options = {"freezing": freezing, **(inductor_config or {})}
+            # mode="max-autotune" was measured too: no gain on CPU, much longer compiles.
+            # On CPU the generated wrapper is C++ (cpp_wrapper): the Python wrapper's per-op
+            # overhead dominated at batch 1 (ResNet-18, 2 threads, interleaved: 23 img/s
+            # with the Python wrapper, 74 with C++, ONNX Runtime 56-68); at batch 16 +10%.
+            wanted = {"freezing": freezing}
+            if device.type == "cpu":
+                wanted["cpp_wrapper"] = True
+            wanted.update(inductor_config or {})
+            attempts = [wanted]
+            if wanted.get("cpp_wrapper") and "cpp_wrapper" not in (inductor_config or {}):
+                attempts.append({**wanted, "cpp_wrapper": False})  # then the Python wrapper
+            errors = []
+            for options in attempts:
+                try:
+                    compiled = torch.compile(m, backend="inductor", mode=mode, dynamic=False)
+                    probe = OptimizedModel(m, compiled, channels_last, report, options, dtype)
+                    probe(example_input)  # compile now: failures fall back here, not later
+                    inductor_options = options
+                    report.compiled = True
+                    break
+                except Exception as err:  # inductor raises many types; all mean "fall back"
+                    compiled = None
+                    errors.append(f"{type(err).__name__}: {str(err)[:200]}")
             report.compile_options = {"backend": "inductor", "mode": mode, **inductor_options}
-            try:
-                compiled = torch.compile(m, backend="inductor", mode=mode, dynamic=False)
-                probe = OptimizedModel(m, compiled, channels_last, report, inductor_options, dtype)
-                probe(example_input)  # compile now, so failures fall back here, not at first use
-                report.compiled = True
-            except Exception as err:  # inductor raises many types; all mean "use eager"
-                compiled = None
-                why = f"torch.compile failed ({type(err).__name__}: {str(err)[:200]})"
+            if compiled is None:
+                why = f"torch.compile failed ({'; '.join(errors)})"
         if compiled is None:
             report.fallback_reason = why
             warnings.warn(f"optimize(): using eager mode: {why}", RuntimeWarning, stacklevel=2)
