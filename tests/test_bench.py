@@ -295,6 +295,7 @@ def test_charts_render_png_and_svg(small_results):
 
 def test_published_accuracy_comes_from_torchvision_weights():
     assert published_accuracy("resnet18") == pytest.approx(69.758)
+    assert published_accuracy("resnet50") == pytest.approx(76.130)  # V1, not the V2 recipe
     assert published_accuracy("lenet5") is None  # no twin, no published ImageNet number
 
 

@@ -40,7 +40,7 @@ def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def published_accuracy(name: str) -> float | None:
-    """ImageNet top-1 (%) of the torchvision twin's published weights, if the network has one."""
+    """ImageNet top-1 (%) of the torchvision twin's original weights, if the network has one."""
     from convzoo.registry import model_card
 
     try:
@@ -52,7 +52,10 @@ def published_accuracy(name: str) -> float | None:
     try:
         import torchvision
 
-        meta = torchvision.models.get_model_weights(twin).DEFAULT.meta
+        # The first entry (IMAGENET1K_V1) is the original training recipe, the paper-era
+        # number the lecture's chart shows; DEFAULT can be a newer recipe (ResNet-50 V2: 80.9%
+        # instead of 76.1%) that says more about training tricks than about the network.
+        meta = next(iter(torchvision.models.get_model_weights(twin))).meta
         return float(meta["_metrics"]["ImageNet-1K"]["acc@1"])
     except (KeyError, ValueError, AttributeError):
         return None
@@ -171,10 +174,13 @@ def plot_results(
         fig, ax = plt.subplots(figsize=(8, 5.5))
         max_p = max(p[3] for p in points)
         cmap = plt.get_cmap("tab20")
+        points.sort(key=lambda p: p[1])
         for i, (name, g, acc, params) in enumerate(points):
             area = 2500 * params / max_p  # marker area in points^2, proportional to parameters
             ax.scatter(g, acc, s=area, alpha=0.5, color=cmap(i % 20), edgecolors="black")
-            ax.annotate(name, (g, acc), xytext=(5, 5), textcoords="offset points", fontsize=8)
+            # Neighbours along x alternate above and below, so close labels do not overlap.
+            dy = 8 if i % 2 == 0 else -14
+            ax.annotate(name, (g, acc), xytext=(6, dy), textcoords="offset points", fontsize=8)
         ax.set_xlabel("multiply-adds per image (GMACs)")
         ax.set_ylabel("ImageNet top-1 accuracy (%)")
         ax.set_title(
