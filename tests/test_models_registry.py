@@ -14,7 +14,7 @@ MODELS = convzoo.list_models()
 
 # Full-size inputs are slow for the big networks on two cores; these sizes exercise every layer
 # (the adaptive pools make them valid) and keep the suite quick.
-SMALL_SIDE = 64
+SMALL_SIDE = 32
 
 
 def _side(name: str) -> int:
