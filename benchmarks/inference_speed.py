@@ -19,10 +19,11 @@ non-trivial batch-norm statistics, inputs 224x224):
   fp32 to about 1% of the largest logit, so it is reported beside, not instead of, fp32.
 - ``ONNX Runtime``: the exported ONNX file, all graph optimisations, same thread count.
 
-All paths of one batch size take turns (A B C ... A B C ...) so background load hits each
-equally; the ratios are the numbers to read on a shared machine. Target (issue 6): ``optimize``
-at least 2.2x torchvision eager and at least ONNX Runtime at batch 16, at least ONNX Runtime at
-batch 1.
+All paths of one batch size take turns (A B C ... A B C ...), with a 50 ms untimed pause after
+each call so that ONNX Runtime's spinning worker threads do not slow the next path, and
+background load hits each equally; the ratios are the numbers to read on a shared machine.
+Target (issue 6): ``optimize`` at least 2.2x torchvision eager and at least ONNX Runtime at
+batch 16, at least ONNX Runtime at batch 1.
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ def measure(paths: dict[str, object], bs: int, budget_s: float) -> list[dict]:
     # Compile now (first calls), so that compilation is not in the budget.
     for fn in paths.values():
         fn()
-    times = time_interleaved(list(paths.values()), "cpu", warmup=2, budget_s=budget_s, min_reps=5)
+    times = time_interleaved(
+        list(paths.values()), "cpu", warmup=2, budget_s=budget_s, min_reps=5, pause_s=0.05
+    )
     rows = []
     for name, t in zip(paths, times, strict=True):
         med = statistics.median(t)

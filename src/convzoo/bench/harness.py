@@ -227,12 +227,18 @@ def time_interleaved(
     budget_s: float = 2.0,
     min_reps: int = 5,
     max_reps: int = 1000,
+    pause_s: float = 0.0,
 ) -> list[list[float]]:
     """Seconds per call of each function, the functions taking turns (A B A B ...).
 
     Taking turns puts the same background load on each, which is what makes a ratio between
     two implementations trustworthy on a shared machine. Stops when the budget is spent (after
     at least ``min_reps`` rounds) or after ``max_reps`` rounds.
+
+    ``pause_s`` sleeps (untimed) after every call: ONNX Runtime's worker threads keep spinning
+    for a while after a run returns, and without a pause they slow down whichever function is
+    timed next (measured: torchvision eager at batch 1 timed right after ORT ran at 20 img/s,
+    the same network one slot later at 46).
     """
     device = torch.device(device)
     timer = _Timer(device)
@@ -247,6 +253,8 @@ def time_interleaved(
         for fn, out in zip(fns, times, strict=True):
             with timer.measure(out):
                 fn()
+            if pause_s:
+                time.sleep(pause_s)
         rounds += 1
     return times
 
