@@ -127,12 +127,12 @@ def network_paths(name: str, bs: int, onnx_dir: str) -> dict[str, object]:
     }
 
 
-def measure(paths: dict[str, object], bs: int, budget_s: float) -> list[dict]:
+def measure(paths: dict[str, object], bs: int, budget_s: float, pause_s: float) -> list[dict]:
     # Compile now (first calls), so that compilation is not in the budget.
     for fn in paths.values():
         fn()
     times = time_interleaved(
-        list(paths.values()), "cpu", warmup=2, budget_s=budget_s, min_reps=5, pause_s=0.05
+        list(paths.values()), "cpu", warmup=2, budget_s=budget_s, min_reps=5, pause_s=pause_s
     )
     rows = []
     for name, t in zip(paths, times, strict=True):
@@ -180,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="intra-op threads (default 2)")
     p.add_argument("--batch-sizes", default="16,1")
     p.add_argument("--budget", type=float, default=15.0, help="seconds of timing per batch size")
+    p.add_argument(
+        "--pause",
+        type=float,
+        default=0.05,
+        help="untimed seconds after each call (ORT's threads spin on; 0 to time back to back)",
+    )
     p.add_argument("--every-network", action="store_true", help="also every network, batch 1")
     p.add_argument(
         "--bf16",
@@ -204,11 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     net_rows: list[dict] = []
     with tempfile.TemporaryDirectory() as onnx_dir:
         for bs in [int(b) for b in args.batch_sizes.split(",")]:
-            rows += measure(resnet18_paths(bs, onnx_dir, args.bf16), bs, args.budget)
+            rows += measure(resnet18_paths(bs, onnx_dir, args.bf16), bs, args.budget, args.pause)
             print(markdown([r for r in rows if r["batch_size"] == bs]) + "\n", flush=True)
         if args.every_network:
             for name in convzoo.list_models():
-                got = measure(network_paths(name, 1, onnx_dir), 1, args.budget / 3)
+                got = measure(network_paths(name, 1, onnx_dir), 1, args.budget / 3, args.pause)
                 net_rows += [{"network": name, **r} for r in got]
                 print(markdown([{"network": name, **r} for r in got], True), flush=True)
                 os.remove(Path(onnx_dir) / f"{name}.onnx")
