@@ -250,6 +250,24 @@ def test_cli_export_from_a_training_checkpoint(tmp_path):
     assert got.shape == (1, 7)
 
 
+def test_cli_export_from_a_convzoo_train_run(tmp_path):
+    from convzoo.train.checkpoint import save_checkpoint
+
+    model = with_random_bn_stats(convzoo.create_model("resnet18", num_classes=5))
+    meta = {"model": {"name": "resnet18", "kwargs": {"num_classes": 5}}}
+    save_checkpoint(tmp_path / "run" / "best", model, meta)
+    loaded, name = load_network(str(tmp_path / "run"))
+    assert name == "resnet18" and loaded.num_classes == 5
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
+    out = tmp_path / "run.pt"
+    assert (
+        main(["export", str(tmp_path / "run"), "--format", "torchscript", "--out", str(out)]) == 0
+    )
+    assert torch.jit.load(str(out))(x).shape == (1, 5)
+
+
 def test_cli_export_bad_input(tmp_path, capsys):
     assert main(["export", "resnet181", "--out", str(tmp_path / "x.onnx")]) == 2
     assert "unknown model" in capsys.readouterr().err

@@ -360,6 +360,19 @@ def load_network(name_or_checkpoint: str) -> tuple[nn.Module, str]:
     if not path.exists():
         # Neither a checkpoint nor a known name: let the registry suggest close names.
         create_model(name_or_checkpoint)
+    # A `convzoo train` run or checkpoint folder (weights.safetensors + meta.json with
+    # {"model": {"name", "kwargs"}}, in RUN/best/ or RUN/last/): read by the training code.
+    try:
+        from convzoo.train.checkpoint import find_checkpoint
+    except ImportError:
+        find_checkpoint = None
+    if find_checkpoint is not None:
+        try:
+            ckpt = find_checkpoint(path)
+        except ConvzooError:
+            ckpt = None  # not that layout: try a safetensors file with a JSON beside it
+        if ckpt is not None:
+            return ckpt.build_model(), ckpt.meta["model"]["name"]
     weights, meta = _find_checkpoint(path)
     name = next(meta[k] for k in _META_NAMES if k in meta)
     kwargs = dict(meta.get("kwargs") or meta.get("model_kwargs") or {})
