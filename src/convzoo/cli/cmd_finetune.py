@@ -53,8 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convzoo.cli.cmd_train import RESUMABLE, config_from_args, seed_everything
+    from convzoo.cli.cmd_train import RESUMABLE, config_from_args
     from convzoo.train import TrainConfig, find_checkpoint, init_distributed, prepare_run_dir
+    from convzoo.train.config import seed_everything
     from convzoo.train.distributed import cleanup_distributed
     from convzoo.train.finetune import (
         FINETUNE_DEFAULTS,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 from pathlib import Path
 from typing import Any
 
@@ -142,37 +141,13 @@ def config_from_args(args: argparse.Namespace, base: Any) -> Any:
     return base.replace(**given)
 
 
-def seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def build_model_and_data(cfg: Any) -> tuple[Any, Any]:
     """The data bundle (transforms from the card) and the network sized to its classes."""
-    from convzoo.data import build_datasets
-    from convzoo.registry import create_model, model_card
+    from convzoo.registry import create_model
+    from convzoo.train.config import build_data, card_and_builder_kwargs
 
-    kwargs = dict(cfg.model_kwargs)
-    card = model_card(cfg.model)
-    in_chans = kwargs.pop("in_chans", None)
-    kwargs.pop("num_classes", None)
-    if in_chans is not None:
-        card = dataclasses.replace(card, input_size=(int(in_chans), *card.input_size[1:]))
-    data = build_datasets(
-        cfg.data,
-        card,
-        data_dir=cfg.data_dir,
-        augment=cfg.augment,
-        val_fraction=cfg.val_fraction,
-        seed=cfg.seed,
-        strict=cfg.strict,
-        download=cfg.download,
-        input_size=cfg.input_size,
-    )
+    card, kwargs = card_and_builder_kwargs(cfg.model, cfg.model_kwargs)
+    data = build_data(cfg, card)
     model = create_model(
         cfg.model, num_classes=len(data.classes), in_chans=card.input_size[0], **kwargs
     )
@@ -182,6 +157,7 @@ def build_model_and_data(cfg: Any) -> tuple[Any, Any]:
 def run(args: argparse.Namespace) -> int:
     from convzoo.registry import model_card
     from convzoo.train import TrainConfig, find_checkpoint, fit, init_distributed, prepare_run_dir
+    from convzoo.train.config import seed_everything
     from convzoo.train.distributed import cleanup_distributed
 
     info = init_distributed(args.device or "auto")

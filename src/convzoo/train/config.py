@@ -102,3 +102,49 @@ class TrainConfig:
 
     # The fields that make two runs "the same run" (a resume may change how, not what).
     IDENTITY = ("model", "data", "seed", "model_kwargs", "input_size", "val_fraction")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (initialisation, augmentation)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def card_and_builder_kwargs(
+    model_name: str, model_kwargs: dict[str, Any] | None
+) -> tuple[Any, dict[str, Any]]:
+    """The network's card with an ``in_chans`` override applied, and the builder arguments left
+    for :func:`convzoo.create_model` (``in_chans`` and ``num_classes`` come from card and data)."""
+    from convzoo.registry import model_card
+
+    kwargs = dict(model_kwargs or {})
+    kwargs.pop("num_classes", None)
+    card = model_card(model_name)
+    in_chans = kwargs.pop("in_chans", None)
+    if in_chans is not None:
+        card = dataclasses.replace(card, input_size=(int(in_chans), *card.input_size[1:]))
+    return card, kwargs
+
+
+def build_data(cfg: TrainConfig, card: Any, data: Any = None) -> Any:
+    """The data bundle that ``cfg`` describes (``data`` overrides ``cfg.data``), with the
+    transforms of ``card``."""
+    from convzoo.data import build_datasets
+
+    return build_datasets(
+        cfg.data if data is None else data,
+        card,
+        data_dir=cfg.data_dir,
+        augment=cfg.augment,
+        val_fraction=cfg.val_fraction,
+        seed=cfg.seed,
+        strict=cfg.strict,
+        download=cfg.download,
+        input_size=cfg.input_size,
+    )

@@ -27,18 +27,20 @@ import dataclasses
 import json
 import math
 import os
-import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from torch import nn
 
 from convzoo.errors import ConvzooError
-from convzoo.train.config import TrainConfig
+from convzoo.train.config import (
+    TrainConfig,
+    build_data,
+    card_and_builder_kwargs,
+    seed_everything,
+)
 from convzoo.train.loop import Callback, FitResult, Trainer
 
 MODES = ("head", "full", "staged")
@@ -216,33 +218,18 @@ def prepare(
     Everything a user can get wrong (data, weights of another network, mode) fails here, before
     a run folder is made.
     """
-    from convzoo.data import DataBundle, build_datasets
-    from convzoo.registry import create_model, model_card
+    from convzoo.data import DataBundle
+    from convzoo.registry import create_model
     from convzoo.weights import WeightsWarning
 
     spec.validate(cfg.epochs)
     cfg.validate()
-    kwargs = dict(model_kwargs or {})
-    card = model_card(model_name)
-    in_chans = kwargs.pop("in_chans", None)
-    if in_chans is not None:
-        card = dataclasses.replace(card, input_size=(int(in_chans), *card.input_size[1:]))
+    card, kwargs = card_and_builder_kwargs(model_name, model_kwargs)
     if isinstance(data, DataBundle):
         bundle = data
     else:
-        bundle = build_datasets(
-            data,
-            card,
-            data_dir=cfg.data_dir,
-            augment=cfg.augment,
-            val_fraction=cfg.val_fraction,
-            seed=cfg.seed,
-            strict=cfg.strict,
-            download=cfg.download,
-            input_size=cfg.input_size,
-        )
+        bundle = build_data(cfg, card, data)
         _check_class_folders(data, bundle)
-    kwargs.pop("num_classes", None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", WeightsWarning)
         model = create_model(
@@ -287,9 +274,7 @@ def finetune(
     cfg = config or TrainConfig(model=model_name, data=str(data), **FINETUNE_DEFAULTS)
     spec = FinetuneSpec(weights, mode, head_epochs, lr_mult, groups)
     # The new classifier's initialisation and the augmentation draw from the global generators.
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     model, bundle, param_groups = prepare(
         model_name, data, spec, cfg, model_kwargs=model_kwargs, quiet=quiet
     )
