@@ -416,15 +416,7 @@ def _audit_sequential(rep: AuditReport, model: str, table: list[dict[str, str]])
     live_total = live_table.total_params
     if total_row is not None:
         pub_total = _int(total_row["params"])
-        rep.add(
-            "Total",
-            "params (sum of rows)",
-            pub_total,
-            published_sum,
-            pub_total == published_sum,
-            "inconsistent",
-            "the printed total is not the sum of the printed rows",
-        )
+        _check_printed_total(rep, pub_total, published_sum)
         ok = pub_total == live_total
         note = ""
         if not ok and pub_total == published_sum:
@@ -439,6 +431,19 @@ def _audit_sequential(rep: AuditReport, model: str, table: list[dict[str, str]])
     rep.summary.append(
         f"The network counted as the lecture does (conv biases, no batch norm, no projection "
         f"shortcuts) has {live_total:,} parameters; the real {model} has {real_total:,}."
+    )
+
+
+def _check_printed_total(rep: AuditReport, printed_total: int, sum_of_rows: int) -> None:
+    """A table's printed total against the sum of its own printed rows."""
+    rep.add(
+        "Total",
+        "params (sum of rows)",
+        printed_total,
+        sum_of_rows,
+        printed_total == sum_of_rows,
+        "inconsistent",
+        "the printed total is not the sum of the printed rows",
     )
 
 
@@ -574,15 +579,7 @@ def _audit_lecture_googlenet(rep: AuditReport, model: str, table: list[dict[str,
     live_total = live_table.total_params
     if total_row is not None:
         pub_total = _int(total_row["params"])
-        rep.add(
-            "Total",
-            "params (sum of rows)",
-            pub_total,
-            published_sum,
-            pub_total == published_sum,
-            "inconsistent",
-            "the printed total is not the sum of the printed rows",
-        )
+        _check_printed_total(rep, pub_total, published_sum)
         rep.add(
             "Total",
             "params",
