@@ -14,7 +14,9 @@ non-trivial batch-norm statistics, inputs 224x224):
 - ``torch.compile``: inductor, default options.
 - ``torch.compile + freezing``: inductor with ``freezing=True`` (weights constant-folded and
   pre-packed for oneDNN).
-- ``convzoo.optimize``: BN folded into the convs + channels-last + compile with freezing.
+- ``convzoo.optimize``: BN folded into the convs + stem (conv1 -> ReLU -> max-pool) run two
+  images at a time so its output stays in cache (batch 16) + channels-last + compile with
+  freezing and the C++ wrapper.
 - ``convzoo.optimize bf16`` (with ``--bf16``): the same in bfloat16, opt-in; it agrees with
   fp32 to about 1% of the largest logit, so it is reported beside, not instead of, fp32.
 - ``ONNX Runtime``: the exported ONNX file, all graph optimisations, same thread count.
