@@ -300,16 +300,7 @@ def _audit_sequential(rep: AuditReport, model: str, table: list[dict[str, str]])
                     "printed total",
                 )
             else:
-                cause = "typo" if _near_typo(params, expect) else "inconsistent"
-                rep.add(
-                    tag,
-                    "params (own columns)",
-                    params,
-                    expect,
-                    False,
-                    cause,
-                    "the row's own kernel and channels give this value",
-                )
+                _report_own_columns(rep, tag, params, expect)
         # internal: chain of shapes
         if prev_out is not None and inp is not None and math.prod(inp) != math.prod(prev_out):
             rep.add(
@@ -434,6 +425,19 @@ def _audit_sequential(rep: AuditReport, model: str, table: list[dict[str, str]])
     )
 
 
+def _report_own_columns(rep: AuditReport, tag: str, params: int, expect: int) -> None:
+    """A row whose printed parameters disagree with its own kernel and channel columns."""
+    rep.add(
+        tag,
+        "params (own columns)",
+        params,
+        expect,
+        False,
+        "typo" if _near_typo(params, expect) else "inconsistent",
+        "the row's own kernel and channels give this value",
+    )
+
+
 def _check_printed_total(rep: AuditReport, printed_total: int, sum_of_rows: int) -> None:
     """A table's printed total against the sum of its own printed rows."""
     rep.add(
@@ -504,16 +508,7 @@ def _audit_lecture_googlenet(rep: AuditReport, model: str, table: list[dict[str,
             )
         expect = _formula_params(kind, kernel, cin, cout)
         if expect is not None and params is not None and params != expect:
-            cause = "typo" if _near_typo(params, expect) else "inconsistent"
-            rep.add(
-                tag,
-                "params (own columns)",
-                params,
-                expect,
-                False,
-                cause,
-                "the row's own kernel and channels give this value",
-            )
+            _report_own_columns(rep, tag, params, expect)
         if kind not in ("conv", "linear"):
             continue
         # the live layer with the same kernel and channels, in order
