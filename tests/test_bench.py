@@ -310,3 +310,23 @@ def test_evaluate_results_override_accuracy(tmp_path, small_results):
 def test_plot_cli_errors_on_missing_folder(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "nothing")]) == 2
     assert "results.json" in capsys.readouterr().err
+
+
+def test_a_network_that_cannot_be_built_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
+    import convzoo.registry as registry
+
+    real = registry.create_model
+
+    def flaky(name, *args, **kwargs):
+        if name == "lenet5_1998":
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(registry, "create_model", flaky)
+    settings = BenchSettings(names=["lenet5_1998", "lenet5"], batch_sizes=[1, 2], **FAST)
+    rows = run_benchmark(settings, tmp_path, progress=False)
+    assert [r["network"] for r in rows] == ["lenet5_1998"] * 2 + ["lenet5"] * 2
+    assert all(r["status"].startswith("error: RuntimeError: CUDA error") for r in rows[:2])
+    assert all(r["status"] == "ok" for r in rows[2:])
+    saved = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert [r["status"] for r in saved][2:] == ["ok", "ok"]

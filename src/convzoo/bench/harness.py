@@ -32,7 +32,15 @@ from torch import Tensor, nn
 from convzoo.bench.machine import machine_info, matmul_peak_gflops, synchronize
 from convzoo.errors import ConvzooError
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# "fp32" is strict IEEE float32 on every device; "tf32" is float32 tensors with the GPU's
+# TensorFloat-32 matrix units allowed (10-bit mantissa products, PyTorch's default for cuDNN
+# convolutions on Ampere and later). Timing both says what TF32 buys on the user's card.
+PRECISIONS = {
+    "fp32": torch.float32,
+    "tf32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
 MODES = ("inference", "train", "both")
 RUNTIMES = ("torch", "onnxruntime")
 
@@ -85,6 +93,9 @@ class BenchSettings:
     warmup: int = 2
     image_size: int | None = None
     seed: int = 0
+    # cuDNN tries its algorithms on the first call of each shape and keeps the fastest (as
+    # cnn-benchmarks did with cudnn.benchmark); the warm-up runs absorb the search.
+    cudnn_benchmark: bool = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,6 +176,8 @@ def validate(settings: BenchSettings) -> None:
         raise ConvzooError("--optimize makes an inference-only network; use --mode inference")
     if settings.precision == "fp16" and device.type == "cpu":
         raise ConvzooError("fp16 on CPU is emulated and meaningless to time; use bf16 or fp32")
+    if settings.precision == "tf32" and device.type != "cuda":
+        raise ConvzooError("tf32 is a mode of NVIDIA GPUs' matrix units; on CPU use fp32 or bf16")
     if settings.threads is not None and settings.threads < 1:
         raise ConvzooError(f"--threads must be at least 1, got {settings.threads}")
     if settings.budget_s <= 0:
@@ -316,6 +329,32 @@ def is_oom(err: BaseException) -> bool:
     )
 
 
+@contextlib.contextmanager
+def cuda_math_flags(device: torch.device, precision: str, cudnn_benchmark: bool) -> Iterator[None]:
+    """cuDNN autotuning and TF32 set for the run and restored after it (CUDA only)."""
+    if device.type != "cuda":
+        yield
+        return
+    backends = torch.backends
+    saved = (
+        backends.cudnn.benchmark,
+        backends.cudnn.allow_tf32,
+        backends.cuda.matmul.allow_tf32,
+    )
+    tf32 = precision == "tf32"
+    backends.cudnn.benchmark = cudnn_benchmark
+    backends.cudnn.allow_tf32 = tf32
+    backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        (
+            backends.cudnn.benchmark,
+            backends.cudnn.allow_tf32,
+            backends.cuda.matmul.allow_tf32,
+        ) = saved
+
+
 # --------------------------------------------------------------------------------------------
 # Costs
 # --------------------------------------------------------------------------------------------
@@ -333,8 +372,10 @@ def network_macs(name: str, input_size: tuple[int, int, int]) -> tuple[int, int]
     try:
         summary = convzoo.summarize(name, input_size=input_size)
         return int(summary.total_params), int(summary.total_macs)
-    except (ImportError, AttributeError, TypeError, NotImplementedError):
-        pass
+    except ConvzooError:
+        raise  # the input size does not fit the network: the user's to fix
+    except Exception:
+        pass  # a tracing gap (e.g. an older torch): count with torch's own counter instead
     from torch.utils.flop_counter import FlopCounterMode
 
     from convzoo.registry import count_parameters, create_model
@@ -447,11 +488,18 @@ def run_benchmark(
     the run goes on) or ``error: ...``.
     """
     validate(settings)
+    device = torch.device(settings.device)
+    with cuda_math_flags(device, settings.precision, settings.cudnn_benchmark):
+        return _run_points(settings, Path(out_dir), device, progress)
+
+
+def _run_points(
+    settings: BenchSettings, out_dir: Path, device: torch.device, progress: bool
+) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
     from convzoo.registry import create_model, model_card
 
-    device = torch.device(settings.device)
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
@@ -459,7 +507,13 @@ def run_benchmark(
     machine = machine_info(device)
     machine["matmul_peak_gflops"] = _round(matmul_peak_gflops(device, dtype), 5)
     machine["matmul_peak_dtype"] = settings.precision
-    writer = _ResultsWriter(Path(out_dir), machine, settings)
+    if device.type == "cuda":
+        machine["cuda_math"] = {
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        }
+    writer = _ResultsWriter(out_dir, machine, settings)
     writer.flush()
     modes = ["inference", "train"] if settings.mode == "both" else [settings.mode]
     points = [_Point(n, b, m) for n in settings.names for m in modes for b in settings.batch_sizes]
@@ -471,18 +525,35 @@ def run_benchmark(
             c, h, w = card.input_size
             if settings.image_size:
                 h = w = settings.image_size
-            params, macs = network_macs(name, (c, h, w))
-            model = create_model(name).to(device=device, dtype=dtype)
-            model._convzoo_onnx_dir = os.path.join(onnx_dir.name, name)
-            os.makedirs(model._convzoo_onnx_dir, exist_ok=True)
-            twin = None
-            if settings.against == "torchvision" and card.torchvision_twin:
-                aux = bool(getattr(model, "aux_logits", False))
-                twin = torchvision_twin(name, aux_logits=aux).to(device=device, dtype=dtype)
-            if settings.channels_last:
-                model = model.to(memory_format=torch.channels_last)
-                if twin is not None:
-                    twin = twin.to(memory_format=torch.channels_last)
+            try:
+                params, macs = network_macs(name, (c, h, w))
+                model = create_model(name).to(device=device, dtype=dtype)
+                model._convzoo_onnx_dir = os.path.join(onnx_dir.name, name)
+                os.makedirs(model._convzoo_onnx_dir, exist_ok=True)
+                twin = None
+                if settings.against == "torchvision" and card.torchvision_twin:
+                    aux = bool(getattr(model, "aux_logits", False))
+                    twin = torchvision_twin(name, aux_logits=aux).to(device=device, dtype=dtype)
+                if settings.channels_last:
+                    model = model.to(memory_format=torch.channels_last)
+                    if twin is not None:
+                        twin = twin.to(memory_format=torch.channels_last)
+            except KeyboardInterrupt:
+                raise
+            except ConvzooError:
+                raise
+            except Exception as err:
+                # One network that cannot be built or moved must not cost the others' results.
+                status = "oom" if is_oom(err) else f"error: {type(err).__name__}: {str(err)[:200]}"
+                for mode in modes:
+                    for bs in settings.batch_sizes:
+                        writer.add(
+                            {"network": name, "mode": mode, "batch_size": bs, "status": status}
+                        )
+                        bar.update(1)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
             for mode in modes:
                 for bs in settings.batch_sizes:
                     bar.set_postfix_str(f"{name} {mode} bs={bs}")

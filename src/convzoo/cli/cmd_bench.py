@@ -20,10 +20,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64", help="comma-separated")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--mode", default="inference", choices=["inference", "train", "both"])
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "tf32", "bf16", "fp16"],
+        help="fp32 is strict float32 (TF32 off on GPU); tf32 lets NVIDIA GPUs' matrix units "
+        "round products to TF32 (default fp32)",
+    )
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     p.add_argument(
         "--optimize", action="store_true", help="time convzoo.optimize(): BN folded, compiled"
+    )
+    p.add_argument(
+        "--no-cudnn-benchmark",
+        action="store_true",
+        help="keep cuDNN's heuristic algorithm choice instead of timing its algorithms",
     )
     p.add_argument("--threads", type=int, default=None, help="torch/onnxruntime CPU threads")
     p.add_argument(
@@ -68,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         min_reps=args.min_reps,
         warmup=args.warmup,
         image_size=args.image_size,
+        cudnn_benchmark=not args.no_cudnn_benchmark,
     )
     out = Path(args.out)
     try:
