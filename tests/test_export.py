@@ -284,3 +284,20 @@ def test_missing_onnx_packages_is_one_clear_message(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnxscript", None)
     with pytest.raises(ConvzooError, match="pip install"), warnings.catch_warnings():
         export_onnx(convzoo.create_model("lenet5"), tmp_path / "x.onnx", torch.randn(1, 1, 32, 32))
+
+
+def test_optimize_a_network_already_in_bf16_checks_with_the_bf16_tolerance():
+    """`convzoo bench --precision bf16 --optimize` hands optimize() a bf16 network and input;
+    it was checked with the fp32 tolerance and refused (found on the lent H200)."""
+    from convzoo.export import OPTIMIZE_BF16_RTOL
+
+    model = with_random_bn_stats(convzoo.create_model("resnet18"))
+    x = small_input("resnet18", 2)
+    with torch.no_grad():
+        ref = model(x)
+    half = model.to(torch.bfloat16)
+    fast = optimize(half, x.to(torch.bfloat16), compile=False)
+    assert fast.report.folded_bn > 0
+    out = fast(x.to(torch.bfloat16))
+    assert out.dtype == torch.bfloat16
+    assert_outputs_close(out.float(), ref, OPTIMIZE_ATOL, OPTIMIZE_BF16_RTOL)

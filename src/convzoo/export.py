@@ -373,10 +373,17 @@ def optimize(
         p.requires_grad_(False)
     with torch.no_grad():
         reference = model.eval()(example_input) if check else None
+    if dtype is None and example_input.dtype in (torch.bfloat16, torch.float16):
+        # A network already in half precision (e.g. `convzoo bench --precision bf16`): fold in
+        # fp32, where the products of BN's scale and the conv weights lose nothing, then go
+        # back to its dtype, and check it with that dtype's tolerance.
+        dtype = example_input.dtype
+        m = m.float()
+    fp32_input = example_input.float() if dtype is not None else example_input
     if fold_bn:
-        report.folded_bn = fold_batchnorm(m, example_input)
+        report.folded_bn = fold_batchnorm(m, fp32_input)
     if chunk_stem_batch and device.type == "cpu":
-        report.stem_chunk = chunk_stem(m, example_input)
+        report.stem_chunk = chunk_stem(m, fp32_input)
     if dtype is not None:
         m = m.to(dtype)  # after folding, which is done in fp32
     if channels_last:
