@@ -93,6 +93,30 @@ def read_accuracy_files(paths: list[str | os.PathLike[str]]) -> dict[str, float]
     return found
 
 
+def cnn_benchmarks_reference(gpu: str = "Pascal Titan X") -> dict[str, dict[str, Any]]:
+    """jcjohnson/cnn-benchmarks' published forward/backward ms (minibatch 16, 224x224, fp32,
+    cuDNN 5.1), keyed by the convzoo network of the same design; ``gpu`` is "Pascal Titan X"
+    or "GTX 1080 Ti"."""
+    import csv
+    from importlib import resources
+
+    text = resources.files("convzoo.bench").joinpath("references/cnn_benchmarks.csv").read_text()
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    out = {}
+    for row in csv.DictReader(lines):
+        if row["gpu"] == gpu:
+            for key in ("forward_ms", "backward_ms", "total_ms"):
+                row[key] = float(row[key])
+            out[row["convzoo"]] = row
+    if not out:
+        raise ConvzooError(f"cnn-benchmarks has no published numbers for {gpu!r}")
+    return out
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def _ok(rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("status") == "ok" and r.get("mode") == mode]
 
@@ -100,13 +124,15 @@ def _ok(rows: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
 def _subtitle(data: dict[str, Any]) -> str:
     m = data.get("machine", {})
     s = data.get("settings", {})
-    dev = m.get("gpu", {}).get("name") if m.get("gpu") else m.get("cpu", "?")
-    threads = s.get("threads") or m.get("torch_threads")
+    if m.get("gpu"):
+        dev = m["gpu"].get("name", "GPU")  # the CPU threads say nothing about a GPU's speed
+    else:
+        dev = f"{m.get('cpu', '?')}, {s.get('threads') or m.get('torch_threads')} threads"
     extra = ", channels-last" if s.get("channels_last") else ""
     extra += ", optimized" if s.get("optimize") else ""
     runtime = s.get("runtime", "torch")
     return (
-        f"{dev}, {threads} threads, {s.get('precision', 'fp32')}{extra}, {runtime} "
+        f"{dev}, {s.get('precision', 'fp32')}{extra}, {runtime} "
         f"(torch {m.get('versions', {}).get('torch', '?')})"
     )
 
@@ -200,17 +226,33 @@ def plot_results(
     for r in inference:
         by_net[r["network"]].append((r["batch_size"], r["latency_ms_median"]))
     if by_net:
-        fig, ax = plt.subplots(figsize=(8, 5.5))
-        for name, pts in by_net.items():
+        fig, ax = plt.subplots(figsize=(9, 5.5))
+        # 20 colours and 5 markers: up to 100 networks stay distinguishable.
+        cmap, markers = plt.get_cmap("tab20"), "osD^v"
+        for i, (name, pts) in enumerate(by_net.items()):
             pts.sort()
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                marker=markers[(i // 20 + i) % len(markers)],
+                markersize=4,
+                color=cmap(i % 20),
+                label=name,
+            )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("batch size (images)")
         ax.set_ylabel("inference time per batch (ms, median)")
         ax.set_title(f"Inference time vs batch size\n{subtitle}", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, ncol=2 if len(by_net) > 8 else 1)
+        # Outside the axes: inside, a legend of 20+ networks hides the lines it names.
+        ax.legend(
+            fontsize=8,
+            ncol=2 if len(by_net) > 12 else 1,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0,
+        )
         written += _save(fig, out, "latency_vs_batch")
         plt.close(fig)
 
@@ -248,10 +290,25 @@ def plot_results(
         bars = ax.barh(names, bwd, left=fwd, color="tab:orange", label="backward")
         ax.bar_label(
             bars,
-            labels=[f"{f + b:,.0f} ms" for f, b in zip(fwd, bwd, strict=True)],
+            labels=[f"{_ms(f + b)} ms" for f, b in zip(fwd, bwd, strict=True)],
             padding=3,
             fontsize=8,
         )
+        on_gpu = bool(data.get("machine", {}).get("gpu"))
+        if on_gpu and bs == 16:
+            # cnn-benchmarks' own numbers for the same designs, minibatch 16 on a 2016 GPU.
+            ref = cnn_benchmarks_reference()
+            marks = [(i, ref[n]["total_ms"]) for i, n in enumerate(names) if n in ref]
+            if marks:
+                ax.scatter(
+                    [m[1] for m in marks],
+                    [m[0] for m in marks],
+                    marker="D",
+                    color="black",
+                    zorder=3,
+                    label="cnn-benchmarks total, Pascal Titan X (2016)",
+                )
+                ax.set_xscale("log")
         ax.set_xlabel(f"time per minibatch of {bs} (ms, median)")
         ax.set_title(f"Forward and backward time (training mode)\n{subtitle}", fontsize=10)
         ax.legend(loc="lower right", fontsize=8)

@@ -650,19 +650,26 @@ def _measure_point(
         fwd: list[float] = []
         bwd: list[float] = []
         timer = _Timer(device)
-        tv_times: list[float] = []
+        tv_fwd: list[float] = []
+        tv_bwd: list[float] = []
 
-        def step() -> None:
-            model.zero_grad(set_to_none=True)
-            with timer.measure(fwd):
-                loss = _train_loss(model(x))
-            with timer.measure(bwd):
+        # Both sides are timed alike: forward and backward each between their own marks (as
+        # cnn-benchmarks did), so both pay the same synchronisation between the two. The twin
+        # was once timed as one region, which lets a GPU run its backward's first kernels while
+        # the CPU is still queueing them; on an H200 that run gave ResNet-152 a ratio of 0.83
+        # and AlexNet 0.88 (docs/benchmarks-gpu.md).
+        def timed_step(net: nn.Module, f: list[float], b: list[float]) -> None:
+            net.zero_grad(set_to_none=True)
+            with timer.measure(f):
+                loss = _train_loss(net(x))
+            with timer.measure(b):
                 loss.backward()
 
+        def step() -> None:
+            timed_step(model, fwd, bwd)
+
         def twin_step() -> None:
-            twin.zero_grad(set_to_none=True)
-            with timer.measure(tv_times):
-                _train_loss(twin(x)).backward()
+            timed_step(twin, tv_fwd, tv_bwd)
 
         fns: list[Callable[[], Any]] = [step]
         if twin is not None:
@@ -672,7 +679,7 @@ def _measure_point(
             for fn in fns:
                 for _ in range(settings.warmup):
                     fn()
-            for times in (fwd, bwd, tv_times):
+            for times in (fwd, bwd, tv_fwd, tv_bwd):
                 times.clear()  # the warm-up's timings
             time_interleaved(fns, device, **{**timing, "warmup": 0})
         model.eval()
@@ -682,7 +689,7 @@ def _measure_point(
         row["backward_ms"] = _round(statistics.median(bwd) * 1e3)
         if twin is not None:
             twin.eval()
-            tv = statistics.median(tv_times) * 1e3
+            tv = statistics.median([f + b for f, b in zip(tv_fwd, tv_bwd, strict=True)]) * 1e3
             row["torchvision_latency_ms_median"] = _round(tv)
             row["speed_vs_torchvision"] = _round(tv / stats["median_ms"])
     row.update(
