@@ -1,6 +1,6 @@
 """Markdown tables of a ``benchmarks/gpu_sweep.py`` folder, as docs/benchmarks-gpu.md shows them.
 
-    python benchmarks/gpu_report.py SWEEP_DIR > tables.md
+python benchmarks/gpu_report.py SWEEP_DIR > tables.md
 """
 
 from __future__ import annotations
@@ -41,9 +41,7 @@ def inference_table(root: Path, batches: tuple[int, ...] = (1, 16, 256)) -> str:
             mine = {r["batch_size"]: r for r in rows if r["network"] == name}
             cells += [fmt(mine[b]["images_per_s"]) if b in mine else "–" for b in batches]
             best = max(mine.values(), key=lambda r: r["images_per_s"], default=None)
-            cells.append(
-                f"{fmt(best['images_per_s'])} (bs {best['batch_size']})" if best else "–"
-            )
+            cells.append(f"{fmt(best['images_per_s'])} (bs {best['batch_size']})" if best else "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

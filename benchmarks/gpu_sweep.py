@@ -7,8 +7,9 @@ Phases, most important first, each skipped when the time left is below its estim
    NCHW, every network, each torchvision twin timed in turns with ours;
 3. ``bf16``: inference, bf16, channels-last, every network, batch 1 to 256;
 4. ``tests``: ``pytest tests/test_cuda.py`` (every path on CUDA);
-5. ``tf32``: inference with TF32 allowed at batch 16 and 256, and training at batch 16;
-6. ``optimize``: ``convzoo.optimize`` (inductor) for ResNet-18, fp32 and bf16.
+5. ``twins``: inference against the torchvision twins, interleaved, batch 1, 16 and 256;
+6. ``tf32``: inference with TF32 allowed at batch 16 and 256, and training at batch 16;
+7. ``optimize``: ``convzoo.optimize`` (inductor) for ResNet-18, fp32 and bf16.
 
 Results go to ``OUT_DIR/<phase>/results.{csv,json}``; after every phase the whole folder is
 packed into ``TARBALL`` so that a run cut short still returns what it measured.
@@ -77,6 +78,15 @@ def phases(root: Path, quick: bool) -> list[tuple[str, float, object]]:
         (root / "tests.log").write_text(proc.stdout + proc.stderr)
         print("\n".join(proc.stdout.splitlines()[-25:]), flush=True)
 
+    def twins():
+        bench(
+            root / "twins",
+            names=names,
+            batch_sizes=[1, 16, 256],
+            channels_last=True,
+            against="torchvision",
+        )
+
     def tf32():
         bench(
             root / "tf32",
@@ -105,14 +115,16 @@ def phases(root: Path, quick: bool) -> list[tuple[str, float, object]]:
                 optimize=True,
             )
 
-    # (name, seconds it needs at least, function)
+    # (name, seconds it took on an H200 on 2026-11-26, function). The first three took 490 s
+    # there: a 15-minute lease holds them and the tests, not more; --only picks the rest.
     return [
-        ("fp32", 60, fp32),
-        ("cnnbench", 25, cnnbench),
-        ("bf16", 45, bf16),
-        ("tests", 90, tests),
-        ("tf32", 30, tf32),
-        ("optimize", 60, optimize),
+        ("fp32", 320, fp32),
+        ("cnnbench", 60, cnnbench),
+        ("bf16", 110, bf16),
+        ("tests", 140, tests),
+        ("twins", 120, twins),
+        ("tf32", 120, tf32),
+        ("optimize", 45, optimize),
     ]
 
 

@@ -330,3 +330,39 @@ def test_a_network_that_cannot_be_built_is_recorded_and_the_run_goes_on(tmp_path
     assert all(r["status"] == "ok" for r in rows[2:])
     saved = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert [r["status"] for r in saved][2:] == ["ok", "ok"]
+
+
+def test_cnn_benchmarks_reference_is_consistent_and_names_zoo_networks():
+    from convzoo.bench.charts import cnn_benchmarks_reference
+
+    for gpu in ("Pascal Titan X", "GTX 1080 Ti"):
+        ref = cnn_benchmarks_reference(gpu)
+        assert set(ref) == {
+            *("alexnet_2012", "googlenet", "vgg16", "vgg19"),
+            *(f"resnet{d}" for d in (18, 34, 50, 101, 152)),
+        }
+        assert set(ref) <= set(convzoo.list_models())
+        for row in ref.values():
+            # The published totals are the sum of the published columns (rounded to 0.01 ms).
+            assert row["total_ms"] == pytest.approx(
+                row["forward_ms"] + row["backward_ms"], abs=0.02
+            )
+    assert cnn_benchmarks_reference()["resnet50"]["total_ms"] == 103.58
+    with pytest.raises(ConvzooError, match="no published numbers"):
+        cnn_benchmarks_reference("GTX 580")
+
+
+def test_gpu_forward_backward_chart_marks_cnn_benchmarks(small_results):
+    data = json.loads((small_results / "results.json").read_text())
+    data["machine"]["gpu"] = {"name": "Test GPU"}
+    (small_results / "results.json").write_text(json.dumps(data))
+    plot_results(small_results)
+    svg = (small_results / "forward_backward.svg").read_text()
+    assert "cnn-benchmarks total, Pascal Titan X" in svg
+    assert "Test GPU" in svg and "threads" not in svg  # the CPU's threads say nothing here
+    cpu = small_results / "cpu"
+    data["machine"].pop("gpu")
+    cpu.mkdir()
+    (cpu / "results.json").write_text(json.dumps(data))
+    plot_results(cpu)
+    assert "cnn-benchmarks" not in (cpu / "forward_backward.svg").read_text()

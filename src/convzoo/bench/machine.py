@@ -32,6 +32,14 @@ def _version(module: str) -> str | None:
         return None
 
 
+def _convzoo_version() -> str:
+    # Run from a source tree (PYTHONPATH=src, as on the lent GPU machine) there is no
+    # installed distribution to ask.
+    import convzoo
+
+    return f"{convzoo.__version__} (source tree)"
+
+
 def machine_info(device: str | torch.device = "cpu") -> dict[str, Any]:
     """CPU, cores, threads, GPU, memory and library versions: what makes a timing comparable."""
     import psutil
@@ -56,7 +64,7 @@ def machine_info(device: str | torch.device = "cpu") -> dict[str, Any]:
             "torchvision": _version("torchvision"),
             "onnxruntime": _version("onnxruntime"),
             "onnx": _version("onnx"),
-            "convzoo": _version("convzoo"),
+            "convzoo": _version("convzoo") or _convzoo_version(),
             "numpy": _version("numpy"),
         },
     }
