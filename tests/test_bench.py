@@ -327,6 +327,7 @@ def test_a_network_that_cannot_be_built_is_recorded_and_the_run_goes_on(tmp_path
     rows = run_benchmark(settings, tmp_path, progress=False)
     assert [r["network"] for r in rows] == ["lenet5_1998"] * 2 + ["lenet5"] * 2
     assert all(r["status"].startswith("error: RuntimeError: CUDA error") for r in rows[:2])
+    assert all(r["precision"] == "fp32" and r["image_size"] == "1x32x32" for r in rows[:2])
     assert all(r["status"] == "ok" for r in rows[2:])
     saved = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert [r["status"] for r in saved][2:] == ["ok", "ok"]

@@ -425,6 +425,23 @@ def _train_loss(out: Any) -> Tensor:
     return out.float().sum()
 
 
+def _point_fields(
+    settings: BenchSettings, name: str, mode: str, bs: int, image_size: str
+) -> dict[str, Any]:
+    """The columns that say which point a row is, whatever its outcome."""
+    return {
+        "network": name,
+        "runtime": settings.runtime,
+        "mode": mode,
+        "batch_size": bs,
+        "precision": settings.precision,
+        "device": str(torch.device(settings.device)),
+        "channels_last": settings.channels_last,
+        "optimized": settings.optimize,
+        "image_size": image_size,
+    }
+
+
 @dataclass
 class _Point:
     network: str
@@ -525,6 +542,7 @@ def _run_points(
             c, h, w = card.input_size
             if settings.image_size:
                 h = w = settings.image_size
+            size = f"{c}x{h}x{w}"
             try:
                 params, macs = network_macs(name, (c, h, w))
                 model = create_model(name).to(device=device, dtype=dtype)
@@ -538,8 +556,6 @@ def _run_points(
                     model = model.to(memory_format=torch.channels_last)
                     if twin is not None:
                         twin = twin.to(memory_format=torch.channels_last)
-            except KeyboardInterrupt:
-                raise
             except ConvzooError:
                 raise
             except Exception as err:
@@ -547,9 +563,8 @@ def _run_points(
                 status = "oom" if is_oom(err) else f"error: {type(err).__name__}: {str(err)[:200]}"
                 for mode in modes:
                     for bs in settings.batch_sizes:
-                        writer.add(
-                            {"network": name, "mode": mode, "batch_size": bs, "status": status}
-                        )
+                        where = _point_fields(settings, name, mode, bs, size)
+                        writer.add({**where, "status": status})
                         bar.update(1)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
@@ -558,17 +573,9 @@ def _run_points(
                 for bs in settings.batch_sizes:
                     bar.set_postfix_str(f"{name} {mode} bs={bs}")
                     base = {
-                        "network": name,
-                        "runtime": settings.runtime,
-                        "mode": mode,
-                        "batch_size": bs,
-                        "precision": settings.precision,
-                        "device": str(device),
-                        "channels_last": settings.channels_last,
-                        "optimized": settings.optimize,
+                        **_point_fields(settings, name, mode, bs, size),
                         "params": params,
                         "gmacs_per_image": _round(macs / 1e9, 5),
-                        "image_size": f"{c}x{h}x{w}",
                     }
                     try:
                         row = _measure_point(
