@@ -198,15 +198,17 @@ def test_onnx_export_matches_pytorch_in_onnxruntime(name, tmp_path):
     model = with_random_bn_stats(convzoo.create_model(name))
     x = small_input(name, batch=1)
     path = tmp_path / f"{name}.onnx"
-    result = export_onnx(model, path, x)
-    assert result.max_abs_diff is not None  # verified within the tolerance, or it raised
-    # The batch dimension is dynamic: another batch size runs and matches too.
+    # One onnxruntime session checks both batch sizes: loading a VGG's 550 MB twice (export's
+    # own check, then this one) cost the suite about a minute. Export's check is tested with
+    # LeNet-5 through the command line.
+    export_onnx(model, path, x, verify=False)
     session = onnx_session(path)
-    x3 = torch.cat([x, x.flip(-1), -x])
-    got = session.run(None, {"input": x3.numpy()})[0]
-    with torch.no_grad():
-        ref = model(x3)
-    assert_outputs_close(torch.from_numpy(got), ref, EXPORT_ATOL, EXPORT_RTOL)
+    # The batch dimension is dynamic: the traced batch and another one both match.
+    for batch in (x, torch.cat([x, x.flip(-1), -x])):
+        got = session.run(None, {"input": batch.numpy()})[0]
+        with torch.no_grad():
+            ref = model(batch)
+        assert_outputs_close(torch.from_numpy(got), ref, EXPORT_ATOL, EXPORT_RTOL)
     del model, session
     path.unlink()  # VGG files are ~500 MB: do not keep them until the end of the session
 
