@@ -242,36 +242,29 @@ def test_googlenet_trains_with_aux_heads_in_the_loop(tmp_path):
     assert isinstance(out, tuple) and out.aux_logits1 is not None
 
 
-def test_schedules_follow_their_formulas():
-    p = [nn.Parameter(torch.zeros(1))]
-    cfg = TrainConfig(epochs=4, lr=0.1, warmup_epochs=1, schedule="cosine")
-    opt = build_optimizer(p, cfg)
+def _learning_rates(cfg: TrainConfig, steps: int = 40) -> list[float]:
+    """The learning rate of each of ``steps`` steps, 10 steps an epoch."""
+    opt = build_optimizer([nn.Parameter(torch.zeros(1))], cfg)
     sched = build_scheduler(opt, cfg, steps_per_epoch=10)
     lrs = []
-    for _ in range(40):
+    for _ in range(steps):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
+    return lrs
+
+
+def test_schedules_follow_their_formulas():
+    cfg = TrainConfig(epochs=4, lr=0.1, warmup_epochs=1, schedule="cosine")
+    lrs = _learning_rates(cfg)
     assert lrs[0] == pytest.approx(0.1 / 11) and lrs[9] == pytest.approx(0.1 * 10 / 11)
     assert lrs[10] == pytest.approx(0.1)  # warm-up over: the peak
     assert lrs[25] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 15 / 30)))
     cfg = TrainConfig(epochs=4, lr=0.1, warmup_epochs=0, schedule="step", step_size=2, gamma=0.1)
-    opt = build_optimizer(p, cfg)
-    sched = build_scheduler(opt, cfg, steps_per_epoch=10)
-    lrs = []
-    for _ in range(40):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    lrs = _learning_rates(cfg)
     assert lrs[19] == pytest.approx(0.1) and lrs[20] == pytest.approx(0.01)
     cfg = TrainConfig(epochs=4, lr=0.1, warmup_epochs=1, schedule="onecycle")
-    opt = build_optimizer(p, cfg)
-    sched = build_scheduler(opt, cfg, steps_per_epoch=10)
-    lrs = []
-    for _ in range(40):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    lrs = _learning_rates(cfg)
     assert max(lrs) == pytest.approx(0.1) and lrs.index(max(lrs)) in (9, 10)
     assert lrs[-1] < 1e-5
 
