@@ -31,7 +31,7 @@ import convzoo
 from convzoo.inspect import summarize
 
 
-def _quiet():  # noqa: ANN202
+def _quiet():
     return contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
 
 

@@ -133,7 +133,7 @@ class _Op:
     has_bias: bool = True
 
 
-def _conv(args, kwargs, out):  # noqa: ANN001, ANN202
+def _conv(args, kwargs, out):
     x, w = args[0], args[1]
     bias = _arg(args, kwargs, 2, "bias", None)
     n = w.dim() - 2
@@ -158,7 +158,7 @@ def _conv(args, kwargs, out):  # noqa: ANN001, ANN202
     )
 
 
-def _linear(args, kwargs, out):  # noqa: ANN001, ANN202
+def _linear(args, kwargs, out):
     x, w = args[0], args[1]
     bias = _arg(args, kwargs, 2, "bias", None)
     macs = costs.linear_macs(x.shape[:-1], w.shape[0]) * w.shape[1]
@@ -172,7 +172,7 @@ def _linear(args, kwargs, out):  # noqa: ANN001, ANN202
 
 
 def _pool(kind: str) -> Callable:
-    def handler(args, kwargs, out):  # noqa: ANN001, ANN202
+    def handler(args, kwargs, out):
         x = args[0]
         n = x.dim() - 2
         k = costs._pair(_arg(args, kwargs, 1, "kernel_size", 1), n)
@@ -185,7 +185,7 @@ def _pool(kind: str) -> Callable:
 
 
 def _adaptive(kind: str) -> Callable:
-    def handler(args, kwargs, out):  # noqa: ANN001, ANN202
+    def handler(args, kwargs, out):
         x = args[0]
         k = costs.adaptive_kernel(x.shape[2:], out.shape[2:])
         s = tuple(max(1, i // max(1, o)) for i, o in zip(x.shape[2:], out.shape[2:], strict=False))
@@ -194,37 +194,37 @@ def _adaptive(kind: str) -> Callable:
     return handler
 
 
-def _batchnorm(args, kwargs, out):  # noqa: ANN001, ANN202
+def _batchnorm(args, kwargs, out):
     w = _arg(args, kwargs, 3, "weight", None)
     b = _arg(args, kwargs, 4, "bias", None)
     params = tuple(t for t in (w, b) if isinstance(t, Tensor))
     return _Op("batchnorm", "batch_norm", costs.elementwise_macs(out.shape), params=params)
 
 
-def _lrn(args, kwargs, out):  # noqa: ANN001, ANN202
+def _lrn(args, kwargs, out):
     size = int(_arg(args, kwargs, 1, "size", 5))
     return _Op("lrn", "local_response_norm", costs.lrn_macs(out.shape, size))
 
 
 def _elementwise(kind: str, type_name: str) -> Callable:
-    def handler(args, kwargs, out):  # noqa: ANN001, ANN202
+    def handler(args, kwargs, out):
         return _Op(kind, type_name, costs.elementwise_macs(out.shape))
 
     return handler
 
 
 def _zero(kind: str, type_name: str) -> Callable:
-    def handler(args, kwargs, out):  # noqa: ANN001, ANN202
+    def handler(args, kwargs, out):
         return _Op(kind, type_name, 0)
 
     return handler
 
 
-def _mean(args, kwargs, out):  # noqa: ANN001, ANN202
+def _mean(args, kwargs, out):
     return _Op("avgpool", "mean", costs.numel(args[0].shape))
 
 
-def _reduce_sum(args, kwargs, out):  # noqa: ANN001, ANN202
+def _reduce_sum(args, kwargs, out):
     return _Op("add", "sum", costs.numel(args[0].shape))
 
 
@@ -359,13 +359,13 @@ class _Tracer(TorchFunctionMode):
         self.current_op: str | None = None
 
     # receptive-field bookkeeping; the tensor is kept so that its id is not reused
-    def rf_of(self, t: Tensor | None):  # noqa: ANN201
+    def rf_of(self, t: Tensor | None):
         if t is None:
             return None
         hit = self.rf.get(id(t))
         return hit[1] if hit is not None and hit[0] is t else None
 
-    def set_rf(self, t: Any, rf) -> None:  # noqa: ANN001
+    def set_rf(self, t: Any, rf) -> None:
         if isinstance(t, Tensor) and rf is not None:
             self.rf[id(t)] = (t, rf)
 
@@ -487,7 +487,7 @@ class _Tracer(TorchFunctionMode):
             )
         )
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if self.stack and self.stack[-1][2] not in (None, "custom"):
             # inside a known leaf module: its forward hook counts it as one row
@@ -559,7 +559,7 @@ class _Tracer(TorchFunctionMode):
         return result
 
 
-def _rf_max(rfs: list) -> tuple[tuple[int, ...], tuple[int, ...]]:  # noqa: ANN001
+def _rf_max(rfs: list) -> tuple[tuple[int, ...], tuple[int, ...]]:
     n = min(len(r[0]) for r in rfs)
     return (
         tuple(max(r[0][i] for r in rfs) for i in range(n)),

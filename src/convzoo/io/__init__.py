@@ -118,7 +118,7 @@ def remove_stale_temps(folder: str | os.PathLike[str], name: str | None = None) 
 
     folder = Path(folder)
     prefix = temp_name_for(Path(name)) if name else "."
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(folder.iterdir())
     except OSError:
