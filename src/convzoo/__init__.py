@@ -10,8 +10,7 @@ from convzoo.registry import (
     parameter_count,
     register_model,
 )
-
-__version__ = "0.1.0"
+from convzoo.version import __version__
 
 __all__ = [
     "ConvzooError",
