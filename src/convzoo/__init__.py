@@ -14,6 +14,7 @@ from convzoo.version import __version__
 
 __all__ = [
     "ConvzooError",
+    "__version__",
     "ModelCard",
     "UnknownModelError",
     "count_parameters",
