@@ -13,6 +13,7 @@ from PIL import Image
 
 import convzoo
 from convzoo import data as D
+from convzoo.data import builtin
 from convzoo.errors import ConvzooError
 
 
@@ -64,13 +65,16 @@ def test_idx_reader_rejects_bad_files(tmp_path):
 
 
 def test_fashion_mnist_from_data_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
-    arrays = fake_fashion(tmp_path / "fm")
+    monkeypatch.setattr(builtin, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    arrays = fake_fashion(tmp_path / "fm", n_train=100)
     card = convzoo.model_card("lenet5")
     b = D.build_datasets("fashion-mnist", card, data_dir=tmp_path / "fm", augment=False)
-    assert (len(b.train), len(b.val)) == (20, 10)
+    # Validation is 10% of the training set, one image a class; the t10k files are the test set.
+    assert b.splits == {"train": 90, "val": 10, "test": 10}
+    assert sorted(b.val.labels.tolist()) == list(range(10))
+    assert b.val_split == "seeded 10% split, seed 0"
     assert b.classes[0] == "T-shirt/top" and b.classes[9] == "Ankle boot"
-    x, y = b.val[3]
+    x, y = b.test[3]
     assert x.shape == (1, 32, 32) and y == 3
     # The same image through PIL (resize) and the card's normalisation, an independent path.
     im = Image.fromarray(arrays["t10k-images-idx3-ubyte"][3]).resize((32, 32), Image.BILINEAR)
@@ -82,7 +86,7 @@ def test_fashion_mnist_from_data_dir(tmp_path, monkeypatch):
 
 
 def test_fashion_mnist_missing_says_which_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    monkeypatch.setattr(builtin, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
     card = convzoo.model_card("lenet5")
     with pytest.raises(ConvzooError) as err:
         D.build_datasets("fashion-mnist", card, data_dir=tmp_path / "empty", download=False)
@@ -94,9 +98,12 @@ def test_fashion_mnist_missing_says_which_files(tmp_path, monkeypatch):
 @pytest.mark.skipif(not D.DEBIAN_FASHION_MNIST.is_dir(), reason="dataset-fashion-mnist absent")
 def test_fashion_mnist_debian_package_real_data():
     b = D.build_datasets("fashion-mnist", convzoo.model_card("lenet5"), download=False)
-    assert (len(b.train), len(b.val)) == (60000, 10000)
-    # The test set is balanced: 1,000 images a class (Xiao et al. 2017).
-    assert torch.bincount(b.val.labels).tolist() == [1000] * 10
+    assert b.splits == {"train": 54000, "val": 6000, "test": 10000}
+    # Both sets are balanced (Xiao et al. 2017): 6,000 training and 1,000 test images a class,
+    # so a stratified 10% holds out 600 of each.
+    assert torch.bincount(b.test.labels).tolist() == [1000] * 10
+    assert torch.bincount(b.val.labels).tolist() == [600] * 10
+    assert torch.bincount(b.train.labels).tolist() == [5400] * 10
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10"])
