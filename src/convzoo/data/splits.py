@@ -14,10 +14,12 @@ def stratified_split(
 ) -> tuple[list[int], list[int]]:
     """Sorted train and validation indices of a seeded split that keeps every class's share.
 
-    scikit-learn's ``train_test_split(stratify=...)`` does the split. Around it: a class with a
-    single image stays in training (scikit-learn refuses it); the held-out count is
-    ``round(n * val_fraction)``, raised to one image per class that has two or more (scikit-learn
-    needs at least that many) and lowered to leave one per class in training.
+    scikit-learn's ``train_test_split(stratify=...)`` does the split: it shares the held-out
+    count among the classes in proportion to their size (so a small class next to big ones may
+    give none). Around it: a class with a single image stays in training (scikit-learn refuses
+    it); the held-out count is ``round(n * val_fraction)``, raised to the number of classes with
+    two or more images (scikit-learn needs at least that many) and lowered to leave as many in
+    training.
     """
     if not 0.0 < val_fraction < 1.0:
         raise ConvzooError(f"val_fraction must be between 0 and 1, got {val_fraction}")
