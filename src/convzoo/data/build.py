@@ -27,6 +27,7 @@ from convzoo.data.folders import (
     FolderScan,
     ScanState,
     list_class_folders,
+    relative_to,
     scan_image_folder,
 )
 from convzoo.data.geometry import Geometry, geometry_from_card
@@ -215,7 +216,7 @@ def _folder_fingerprint(root: Path, name: str, splits: dict[str, tuple[list, lis
     out: dict[str, Any] = {}
     for split, (samples, sizes) in splits.items():
         lines = [
-            f"{os.path.relpath(path, root)}\t{size}\t{label}"
+            f"{relative_to(path, root)}\t{size}\t{label}"
             for (path, label), size in zip(samples, sizes, strict=True)
         ]
         out[split] = {"count": len(samples), "sha256": digest(lines)}
