@@ -218,3 +218,37 @@ def test_mixup_and_cutmix_together_and_bad_options():
         D.build_datasets("digits", card, cutmix=-1.0)
     with pytest.raises(ConvzooError, match="need augmentation on"):
         D.build_datasets("digits", card, augment=False, mixup=0.2)
+
+
+@pytest.mark.parametrize("policy", [None, "randaugment"])
+def test_per_image_path_equals_the_cached_one(monkeypatch, policy):
+    from convzoo.data import arrays
+
+    card = convzoo.model_card("lenet5")
+    cached = D.build_datasets("digits", card, auto_augment=policy)
+    monkeypatch.setattr(arrays, "_CACHE_LIMIT_BYTES", 0)  # as for a set too big to cache
+    lazy = D.build_datasets("digits", card, auto_augment=policy)
+    assert cached.train.cached is not None and lazy.train.cached is None
+    for i in (0, 7, 500):
+        torch.manual_seed(i)
+        a = cached.train[i]
+        torch.manual_seed(i)
+        b = lazy.train[i]
+        assert torch.equal(a[0], b[0]) and a[1] == b[1]
+
+
+def test_a_bundle_made_by_hand_still_has_counts_and_a_fingerprint():
+    g = D.geometry_from_card(convzoo.model_card("lenet5"))
+    x, y = torch.rand(6, 1, 8, 8), torch.tensor([0, 1] * 3)
+    b = D.DataBundle(
+        D.ArrayDataset(x[:4], y[:4], g),
+        D.ArrayDataset(x[4:], y[4:], g),
+        ["a", "b"],
+        "toy",
+        "by hand",
+        g.input_size,
+        g.mean,
+        g.std,
+    )
+    assert b.splits == {"train": 4, "val": 2, "test": None} and b.batch_transform is None
+    assert b.fingerprint == {"name": "toy", "splits": {"train": {"count": 4}, "val": {"count": 2}}}

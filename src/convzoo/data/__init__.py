@@ -29,7 +29,6 @@ The modules: :mod:`~convzoo.data.builtin` (the table of sets), :mod:`~convzoo.da
 :mod:`~convzoo.data.bundle`, :mod:`~convzoo.data.build` (the entry point).
 """
 
-from convzoo.data.arrays import _CACHE_LIMIT_BYTES as _CACHE_LIMIT_BYTES
 from convzoo.data.arrays import ArrayDataset
 from convzoo.data.build import build_datasets, decode_failures
 from convzoo.data.builtin import (
