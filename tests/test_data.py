@@ -95,6 +95,7 @@ def test_fashion_mnist_missing_says_which_files(tmp_path, monkeypatch):
     assert str(tmp_path / "empty") in msg and "dataset-fashion-mnist" in msg
 
 
+@pytest.mark.slow  # 7 s: the 60,000 real images, decompressed and resized
 @pytest.mark.skipif(not D.DEBIAN_FASHION_MNIST.is_dir(), reason="dataset-fashion-mnist absent")
 def test_fashion_mnist_debian_package_real_data():
     b = D.build_datasets("fashion-mnist", convzoo.model_card("lenet5"), download=False)
