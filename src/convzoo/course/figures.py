@@ -128,7 +128,7 @@ def plot_confusion_matrix(
                     ax.text(
                         j,
                         i,
-                        int(cm[i, j]),
+                        str(int(cm[i, j])),
                         ha="center",
                         va="center",
                         fontsize=fontsize,

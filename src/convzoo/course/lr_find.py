@@ -259,9 +259,7 @@ def _run(
     return False
 
 
-def plot_lr_find(
-    result: LRFindResult, path: str | os.PathLike[str], *, title: str = ""
-) -> Path:
+def plot_lr_find(result: LRFindResult, path: str | os.PathLike[str], *, title: str = "") -> Path:
     """Loss against learning rate (log axis, plain numbers), raw and smoothed, with both
     suggestions marked and the chosen one named."""
     from matplotlib.ticker import FuncFormatter  # lazy with matplotlib (see figures.py)
