@@ -98,17 +98,11 @@ def wrap_title(text: str, width_inches: float, fontsize: float = 10) -> str:
     return "\n".join(textwrap.wrap(text, chars)) if text else text
 
 
-def plot_confusion_matrix(
-    confusion: Any,
-    classes: Sequence[str],
-    path: str | os.PathLike[str],
-    *,
-    title: str = "",
-) -> Path:
+def confusion_figure(confusion: Any, classes: Sequence[str], *, title: str = "") -> Figure:
     """Row-normalised confusion matrix (rows: true class, columns: predicted) with the counts.
 
     The figure is at least 5.5 inches wide and the title is wrapped to its width, so a 2-class
-    matrix keeps its whole title (it was clipped at 4.9 inches).
+    matrix keeps its whole title (at 4.9 inches its title was clipped).
     """
     cm = np.asarray(confusion, dtype=float)
     rows = cm.sum(1, keepdims=True)
@@ -138,4 +132,15 @@ def plot_confusion_matrix(
     ax.set_ylabel("true")
     ax.set_title(wrap_title(title or "confusion matrix", size), fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    return save_figure(fig, path)
+    return fig
+
+
+def plot_confusion_matrix(
+    confusion: Any,
+    classes: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "",
+) -> Path:
+    """:func:`confusion_figure` written to ``path`` (PNG or SVG)."""
+    return save_figure(confusion_figure(confusion, classes, title=title), path)
