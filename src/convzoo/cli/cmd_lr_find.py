@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         result,
         png,
         title=f"{cfg.model} on {data.name}, {cfg.optimizer} batch {cfg.batch_size}: "
-        f"learning-rate range test",
+        "learning-rate range test",
     )
     write_json(
         js,

@@ -284,11 +284,14 @@ def plot_lr_find(result: LRFindResult, path: str | os.PathLike[str], *, title: s
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     top = max(result.smoothed[0] * 1.6, min(result.smoothed) * 2.0)
-    ax.set_ylim(max(0.0, min(result.smoothed) * 0.8), top)
+    bottom = min(min(result.losses), min(result.smoothed)) * 0.9
+    ax.set_ylim(max(0.0, bottom), top)
     ax.set_xlabel("learning rate")
     ax.set_ylabel("training loss")
-    end = "stopped: the loss diverged" if result.diverged else f"{len(result.lrs)} steps"
-    ax.set_title(title or f"learning-rate range test ({end})", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
+    end = "stopped when the loss diverged" if result.diverged else "ran to the last rate"
+    heading = title or "learning-rate range test"
+    ax.set_title(f"{heading}\n{len(result.lrs)} steps, {end}", fontsize=10)
+    ax.grid(True, which="major", alpha=0.4)
+    ax.grid(True, which="minor", alpha=0.1)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
