@@ -8,6 +8,9 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
 
 import convzoo
 from convzoo.cli import main
@@ -117,3 +120,31 @@ def test_cli_writes_the_plot_and_the_curve(tmp_path, capsys):
     assert (out / "lr-find.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["lr-find", "lenet55", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+class TwoHeads(nn.Module):
+    """A classifier with an auxiliary head, returned in training mode as GoogLeNet does."""
+
+    def __init__(self):
+        super().__init__()
+        self.main, self.aux = nn.Linear(12, 3), nn.Linear(12, 3)
+
+    def forward(self, x):
+        x = x.flatten(1)
+        return (self.main(x), self.aux(x)) if self.training else self.main(x)
+
+
+def test_auxiliary_heads_train_on_the_loop_loss():
+    """The test trains on the loop's loss: main + 0.3 x auxiliary (Szegedy et al. 2015)."""
+    torch.manual_seed(0)
+    model = TwoHeads()
+    x, y = torch.randn(16, 1, 3, 4), torch.arange(16) % 3
+    with torch.no_grad():
+        expected = F.cross_entropy(model.main(x.flatten(1)), y) + 0.3 * F.cross_entropy(
+            model.aux(x.flatten(1)), y
+        )
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    # One batch holds all 16 images, so the first step's loss is the loss of the whole set.
+    result = lr_find(model, TensorDataset(x, y), TrainConfig(batch_size=16), num_iter=8)
+    assert result.losses[0] == pytest.approx(float(expected), rel=1e-5)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

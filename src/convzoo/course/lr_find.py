@@ -5,7 +5,8 @@ A short mock training: the rate grows exponentially from ``start_lr`` to ``end_l
 ``num_iter`` steps, one mini-batch a step; the loss is smoothed by a bias-corrected exponential
 moving average (beta 0.98); the test stops when the smoothed loss exceeds 4 x its minimum (it
 diverged). The model's weights (and torch's random generator) are restored afterwards, so the
-test can run before a real training without changing it.
+test can run before a real training without changing it. It runs in float32 (no AMP): a short
+test, where the scaler's skipped steps would distort the curve.
 
 Two suggestions are computed on the smoothed loss, after dropping the first tenth of the steps
 and the last five (fastai's trim: the start is flat noise, the end is the blow-up):

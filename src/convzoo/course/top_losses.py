@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +29,17 @@ from convzoo.train.evaluate import logits_of
 class Predictions:
     """One pass over a data set, image by image (in the data set's order).
 
-    ``losses[i]``: cross-entropy of image ``i``; ``probs[i]``: its softmax over the classes.
+    ``losses[i]``: cross-entropy of image ``i``; ``probs[i]``: its softmax over the classes;
+    ``preds[i]``: the predicted class.
     """
 
     losses: Tensor
     targets: Tensor
     probs: Tensor
+    preds: Tensor = field(init=False)
 
-    @property
-    def preds(self) -> Tensor:
-        return self.probs.argmax(1)
+    def __post_init__(self) -> None:
+        self.preds = self.probs.argmax(1)
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
