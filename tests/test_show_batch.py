@@ -8,7 +8,7 @@ from torchvision.transforms import v2
 
 import convzoo
 from convzoo.cli import main
-from convzoo.course import denormalize, sample_batch
+from convzoo.course import denormalize, sample_batch, show_batch
 from convzoo.data import build_datasets
 
 
@@ -70,3 +70,32 @@ def test_rgb_folder_is_shown_in_colour(tmp_path):
         rgb = im.convert("RGB")
         colours = rgb.getcolors(maxcolors=1_000_000)
     assert colours is not None and len(colours) > 1000  # random RGB noise: far over 256 grays
+
+
+def test_mixed_batches_are_shown_mixed(tmp_path):
+    """A bundle whose batches are mixed (MixUp) is shown mixed, with soft-label captions."""
+    from types import SimpleNamespace
+
+    card = convzoo.model_card("lenet5")
+    data = build_datasets("digits", card, seed=0, augment=False)
+    calls = []
+
+    def half_mix(x, y):  # MixUp with lambda 0.5 and the batch reversed
+        calls.append(len(y))
+        onehot = torch.nn.functional.one_hot(y, 10).float()
+        return 0.5 * x + 0.5 * x.flip(0), 0.5 * onehot + 0.5 * onehot.flip(0)
+
+    bundle = SimpleNamespace(
+        train=data.train,
+        classes=data.classes,
+        mean=data.mean,
+        std=data.std,
+        name="digits",
+        batch_transform=half_mix,
+    )
+    out = show_batch(bundle, tmp_path / "mixed.png", n=4, seed=0)
+    assert calls == [4] and out.stat().st_size > 1000
+    from convzoo.course.show_batch import _soft_caption
+
+    assert _soft_caption(torch.tensor([0.0, 0.7, 0.3]), ["a", "b", "c"]) == "b 70%\nc 30%"
+    assert _soft_caption(torch.tensor([0.0, 1.0, 0.0]), ["a", "b", "c"]) == "b 100%"

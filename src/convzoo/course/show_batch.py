@@ -35,6 +35,16 @@ def sample_batch(dataset: Dataset, n: int, *, seed: int = 0) -> tuple[Tensor, Te
     return images, labels
 
 
+def _soft_caption(shares: Tensor, classes: list[str]) -> str:
+    top = shares.topk(min(2, shares.numel()))
+    parts = [
+        f"{classes[int(i)]} {100 * float(v):.0f}%"
+        for v, i in zip(top.values, top.indices, strict=True)
+        if float(v) > 0.005
+    ]
+    return "\n".join(parts)
+
+
 def show_batch(
     bundle: Any,
     path: str | os.PathLike[str],
@@ -44,12 +54,22 @@ def show_batch(
     title: str = "",
 ) -> Path:
     """Draw ``n`` training inputs of ``bundle`` (a :class:`convzoo.data.DataBundle`) with their
-    class names into ``path`` (PNG or SVG)."""
+    class names into ``path`` (PNG or SVG).
+
+    Where the bundle mixes its training batches (``bundle.batch_transform``: MixUp, CutMix),
+    the batch is mixed as training mixes it, and each image is captioned with its two largest
+    soft-label shares."""
     images, labels = sample_batch(bundle.train, n, seed=seed)
+    mix = getattr(bundle, "batch_transform", None)
+    captions = [str(bundle.classes[int(y)]) for y in labels]
+    if mix is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            images, soft = mix(images, labels)
+        captions = [_soft_caption(row, bundle.classes) for row in soft]
     c, h, w = images.shape[1:]
     lo, hi = float(images.min()), float(images.max())
     pictures = [displayable(x, bundle.mean, bundle.std) for x in images]
-    captions = [str(bundle.classes[int(y)]) for y in labels]
     title = title or (
         f"{bundle.name}: {len(pictures)} training inputs as fed ({c}x{h}x{w}, values "
         f"{lo:.2f} to {hi:.2f} after normalisation), shown de-normalised"
