@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 from PIL import Image
 from torchvision.transforms import v2
@@ -9,6 +11,7 @@ from torchvision.transforms import v2
 import convzoo
 from convzoo.cli import main
 from convzoo.course import denormalize, sample_batch, show_batch
+from convzoo.course.show_batch import _soft_caption
 from convzoo.data import build_datasets
 
 
@@ -74,8 +77,6 @@ def test_rgb_folder_is_shown_in_colour(tmp_path):
 
 def test_mixed_batches_are_shown_mixed(tmp_path):
     """A bundle whose batches are mixed (MixUp) is shown mixed, with soft-label captions."""
-    from types import SimpleNamespace
-
     card = convzoo.model_card("lenet5")
     data = build_datasets("digits", card, seed=0, augment=False)
     calls = []
@@ -95,7 +96,5 @@ def test_mixed_batches_are_shown_mixed(tmp_path):
     )
     out = show_batch(bundle, tmp_path / "mixed.png", n=4, seed=0)
     assert calls == [4] and out.stat().st_size > 1000
-    from convzoo.course.show_batch import _soft_caption
-
     assert _soft_caption(torch.tensor([0.0, 0.7, 0.3]), ["a", "b", "c"]) == "b 70%\nc 30%"
     assert _soft_caption(torch.tensor([0.0, 1.0, 0.0]), ["a", "b", "c"]) == "b 100%"
