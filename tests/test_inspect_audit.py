@@ -73,7 +73,8 @@ def test_lecture_vgg16_findings() -> None:
     assert "2·2·128·128 + 128 = 65,664" in stray.reproduction
     total = rep.find("Total", "params")
     assert total.published == 138_423_208 and total.live == 138_357_544
-    assert total.published - total.live == 65_664 and "sum of the printed rows" in total.reproduction
+    assert total.published - total.live == 65_664
+    assert "sum of the printed rows" in total.reproduction
     assert rep.find("Total", "params (sum of rows)").ok  # the total adds up its own rows
     # every conv and fc row's parameters are right
     assert all(f.ok for f in rep.findings if f.field == "params" and "conv3" in f.row)
@@ -87,7 +88,12 @@ def test_lecture_resnet18_findings() -> None:
         ("conv1 (row 1)", "pad"): "variant",
         **{
             (row, "pad"): "convention"
-            for row in ("maxpool (row 2)", "conv3-1 (row 7)", "conv4-1 (row 11)", "conv5-1 (row 15)")
+            for row in (
+                "maxpool (row 2)",
+                "conv3-1 (row 7)",
+                "conv4-1 (row 11)",
+                "conv5-1 (row 15)",
+            )
         },
     }
     # 227 with pad 1 gives the printed 112, as 224 with pad 3 does
