@@ -81,6 +81,11 @@ def test_4a_ops_are_one_unit_low(rep: AuditReport) -> None:
     assert "printed 1 unit below the count" in ops.note and ops.reproduction == ""
 
 
+def test_4c_params_contradict_its_own_right_ops(rep: AuditReport) -> None:
+    assert rep.find("inception (4c)", "ops").ok  # 99.85M rounds to the printed 100M
+    assert not rep.find("inception (4c)", "params").ok  # 497.5K printed 463K
+
+
 def test_channels_and_sizes_all_agree(rep: AuditReport) -> None:
     channel_cols = [f for f in rep.findings if f.field.startswith("n") or f.field == "pool_proj"]
     assert len(channel_cols) == 54 and all(f.ok for f in channel_cols)

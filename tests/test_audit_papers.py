@@ -82,6 +82,8 @@ def test_alexnet_2012_size_figure2_and_kernels() -> None:
 def test_vgg_tables_1_and_2() -> None:
     rep = audit("vgg16", "paper")
     assert rep.mismatches == []
+    table2 = [f for f in audit("vgg19", "paper").findings if f.field == "params (M)"]
+    assert len(table2) == 6 and all(f.ok for f in table2)  # all of Table 2, rounded to 1 M
     layers = [
         f for f in rep.findings if f.table == "paper_vgg_table1" and f.field.startswith("layer")
     ]

@@ -6,12 +6,14 @@ The paper tables are in tests/test_audit_*.py; docs/audit.md is checked to be ge
 from __future__ import annotations
 
 import ast
+import json
 import math
 import re
 from pathlib import Path
 
 import pytest
 
+from convzoo.cli import main
 from convzoo.errors import ConvzooError
 from convzoo.inspect.audit import (
     AUDITS,
@@ -71,6 +73,7 @@ def test_lecture_vgg16_findings() -> None:
     # through the conv formula
     assert stray.published == 2 * 2 * 128 * 128 + 128 == 65_664
     assert "2·2·128·128 + 128 = 65,664" in stray.reproduction
+    assert rep.find("maxpool (row 6)", "params").live == 0  # pooling has no parameters
     total = rep.find("Total", "params")
     assert total.published == 138_423_208 and total.live == 138_357_544
     assert total.published - total.live == 65_664
@@ -119,6 +122,7 @@ def test_lecture_googlenet_findings() -> None:
     assert rep.find("conv1x1 (row 9)", "params").cause == "inconsistent"
     assert rep.find("fc (row 78)", "layer").cause == "unexplained"  # 1,088 outputs
     assert rep.find("conv2-1 (row 4)", "params").ok  # the stem's 3x3 conv is right
+    assert len(rep.mismatches) > 50  # the table is mostly wrong
 
 
 @pytest.mark.parametrize("table", ["lecture_googlenet", "lecture_vgg16", "lecture_resnet18"])
@@ -176,3 +180,31 @@ def test_audit_errors_and_render() -> None:
     with pytest.raises(ConvzooError, match="unknown audit format"):
         rep.render("html")
     assert math.isclose(len(rep.matches) + len(rep.mismatches), len(rep.findings))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lenet5_1998",
+        "alexnet_2012",
+        "vgg19",
+        "googlenet",
+        pytest.param("resnet18", marks=pytest.mark.slow),  # traces eight ResNets
+    ],
+)
+def test_cli_audits_each_paper(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", name, "--against", "paper"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Audit of") and "cells checked" in out and "Checked against" in out
+
+
+def test_cli_json_list_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "--table", "paper_lenet5_1998", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["table"] == "paper_lenet5_1998" and len(doc["tables"]) == 2
+    assert {f["table"] for f in doc["findings"]} == {"paper_lenet5_1998", "paper_lenet5_table1"}
+    assert main(["audit", "--list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == list(TABLE_MODELS)
+    assert main(["audit"]) == 2  # nothing to audit: a one-line error, not a traceback
+    assert "give a network name" in capsys.readouterr().err
