@@ -28,25 +28,37 @@ from convzoo.inspect.trace import LayerRecord
 
 _MODES = {"truncated": "truncate", "rounded": "round"}
 _COUNTS = {"weights": "not counted", "weights and biases": "counted"}
-#: The rules the params column may follow, by name: (which count, how it is printed), and the
+
+
+def _params_rules() -> tuple[dict[str, tuple[str, Rounding]], dict[str, dict[str, str]]]:
+    rules: dict[str, tuple[str, Rounding]] = {}
+    parts: dict[str, dict[str, str]] = {}
+    for count, unit, mode in itertools.product(_COUNTS, (1024, 1000), _MODES):
+        name = f"{count}, K = {unit}, {mode}"
+        rules[name] = (count, Rounding(unit, _MODES[mode], "K"))
+        parts[name] = {
+            "the unit": f"K = {unit}",
+            "the last digit": mode,
+            "whether biases count": _COUNTS[count],
+        }
+    return rules, parts
+
+
+def _ops_rules() -> tuple[dict[str, Rounding], dict[str, dict[str, str]]]:
+    rules: dict[str, Rounding] = {}
+    parts: dict[str, dict[str, str]] = {}
+    for (unit, label), mode in itertools.product(((10**6, "10^6"), (2**20, "2^20")), _MODES):
+        name = f"multiply-adds, M = {label}, {mode}"
+        rules[name] = Rounding(unit, _MODES[mode], "M")
+        parts[name] = {"the unit": f"M = {label}", "the last digit": mode}
+    return rules, parts
+
+
+#: The rules the params column may follow, by name: (which count, how it is printed), and each
 #: rule's parts (what a tie between rules leaves open).
-PARAMS_RULES: dict[str, tuple[str, Rounding]] = {}
-PARAMS_PARTS: dict[str, dict[str, str]] = {}
-for _count, _unit, _mode in itertools.product(_COUNTS, (1024, 1000), _MODES):
-    _name = f"{_count}, K = {_unit}, {_mode}"
-    PARAMS_RULES[_name] = (_count, Rounding(_unit, _MODES[_mode], "K"))
-    PARAMS_PARTS[_name] = {
-        "the unit": f"K = {_unit}",
-        "the last digit": _mode,
-        "whether biases count": _COUNTS[_count],
-    }
+PARAMS_RULES, PARAMS_PARTS = _params_rules()
 #: The rules the ops column may follow (multiply-adds of the conv and linear layers).
-OPS_RULES: dict[str, Rounding] = {}
-OPS_PARTS: dict[str, dict[str, str]] = {}
-for (_unit, _label), _mode in itertools.product(((10**6, "10^6"), (2**20, "2^20")), _MODES):
-    _name = f"multiply-adds, M = {_label}, {_mode}"
-    OPS_RULES[_name] = Rounding(_unit, _MODES[_mode], "M")
-    OPS_PARTS[_name] = {"the unit": f"M = {_label}", "the last digit": _mode}
+OPS_RULES, OPS_PARTS = _ops_rules()
 #: The rules the table follows (sources.csv states them; the audit checks they are determined).
 STATED_PARAMS = Rounding(1024, "truncate", "K")
 STATED_OPS = Rounding(10**6, "round", "M")
