@@ -13,7 +13,7 @@ import itertools
 import math
 
 from convzoo.inspect import summarize
-from convzoo.inspect.audit.checks import Rounding
+from convzoo.inspect.audit.checks import Rounding, add_number
 from convzoo.inspect.audit.report import AuditReport
 from convzoo.inspect.audit.tables import int_or_none, load_table
 from convzoo.inspect.trace import LayerRecord
@@ -145,28 +145,23 @@ def _dims_text(layer: LayerRecord) -> str:
 def _check_kernels(rep: AuditReport, r: dict[str, str], layer: LayerRecord) -> None:
     name = r["layer"]
     kernels = int(r["kernels"])
-    rep.add(name, "kernels", kernels, layer.out_channels, kernels == layer.out_channels, "variant")
+    add_number(rep, name, "kernels", kernels, layer.out_channels)
     size = int_or_none(r["size"])
     if size is not None:
         live = layer.kernel[0] if layer.kernel else None
-        rep.add(name, "kernel size", size, live, size == live, "variant")
+        add_number(rep, name, "kernel size", size, live)
     depth = int_or_none(r["depth"])
     if depth is not None:
         k = math.prod(layer.kernel) if layer.kernel else 1
         weights = layer.params - (layer.out_channels or 0) * layer.has_bias
         live_depth = weights // ((layer.out_channels or 1) * k)
-        rep.add(
-            name,
-            "kernel depth",
-            depth,
-            live_depth,
-            depth == live_depth,
-            "variant",
+        towers = (
             ""
             if live_depth == layer.in_channels
-            else f"of {layer.in_channels} input maps: each tower's kernels read their own tower's.",
+            else f"of {layer.in_channels} input maps: each tower's kernels read their own tower's."
         )
+        add_number(rep, name, "kernel depth", depth, live_depth, towers)
     stride = int_or_none(r["stride"])
     if stride is not None:
         live = layer.stride[0] if layer.stride else None
-        rep.add(name, "stride", stride, live, stride == live, "variant")
+        add_number(rep, name, "stride", stride, live)

@@ -174,3 +174,21 @@ def own_columns_finding(
         f"the row's own kernel and channels give {formula}.",
         f"{value:,} with {slip}" if slip else "",
     )
+
+
+def add_number(
+    rep: AuditReport, row: str, field_: str, printed: int | None, live: int | None, note: str = ""
+) -> None:
+    """One numeric cell against the network: a one-keystroke slip is a typo, else unexplained."""
+    ok = printed == live
+    slip = one_edit(printed, live) if not ok and printed is not None and live is not None else ""
+    rep.add(
+        row,
+        field_,
+        printed,
+        live,
+        ok,
+        "typo" if slip else "unexplained",
+        note,
+        f"{live:,} with {slip}" if slip else "",
+    )

@@ -17,6 +17,7 @@ from convzoo.inspect import summarize
 from convzoo.inspect.audit.checks import (
     Derivation,
     Rounding,
+    add_number,
     decimal,
     first_reproducing,
     parse_printed,
@@ -145,17 +146,14 @@ def _check_output_and_channels(
     live = "x".join(
         map(str, [shape[2], shape[3], shape[1]] if len(shape) == 4 else [1, 1, shape[-1]])
     )
-    rep.add(r["type"], "output size", r["output_size"], live, r["output_size"] == live, "typo")
+    rep.add(r["type"], "output size", r["output_size"], live, r["output_size"] == live)
     if not r["type"].startswith("inception"):
         return
     branches = {
         x.name.split(".", 1)[1]: x.out_channels for x in rows if "." in x.name and x.kind == "conv"
     }
     for col, branch in CHANNEL_COLUMNS.items():
-        printed = int_or_none(r[col])
-        rep.add(
-            r["type"], col, printed, branches.get(branch), printed == branches.get(branch), "typo"
-        )
+        add_number(rep, r["type"], col, int_or_none(r[col]), branches.get(branch))
 
 
 def _tied_params_rules(counts: list[RowCounts]) -> list[str]:

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from convzoo.inspect import summarize
-from convzoo.inspect.audit.checks import check_printed_total, one_edit, own_columns_finding
+from convzoo.inspect.audit.checks import (
+    add_number,
+    check_printed_total,
+    one_edit,
+    own_columns_finding,
+)
 from convzoo.inspect.audit.report import AuditReport
 from convzoo.inspect.audit.tables import int_or_none, ints, layer_kind, load_table
 from convzoo.inspect.trace import LayerRecord
@@ -190,16 +195,21 @@ def _check_shapes(rep: AuditReport, row: PrintedRow, lv: LayerRecord, first: boo
             _joined(row.outp),
             _joined(live_out),
             row.outp == live_out,
-            "inconsistent",
+            "unexplained",
         )
     if row.kernel:
         lk = list(lv.kernel) if lv.kernel else None
         rep.add(
-            row.tag, "kernel", _joined(row.kernel, "x"), _joined(lk, "x"), row.kernel == lk, "typo"
+            row.tag,
+            "kernel",
+            _joined(row.kernel, "x"),
+            _joined(lk, "x"),
+            row.kernel == lk,
+            "unexplained",
         )
     if row.stride:
         ls = lv.stride[0] if lv.stride else None
-        rep.add(row.tag, "stride", row.stride, ls, int_or_none(row.stride) == ls, "typo")
+        add_number(rep, row.tag, "stride", int_or_none(row.stride), ls)
 
 
 def _stem_pair(row: PrintedRow, lv: LayerRecord) -> str:
@@ -244,9 +254,9 @@ def _check_pad(rep: AuditReport, row: PrintedRow, lv: LayerRecord) -> None:
 
 def _check_channels_and_params(rep: AuditReport, row: PrintedRow, lv: LayerRecord) -> None:
     if row.cin is not None:
-        rep.add(row.tag, "in", row.cin, lv.in_channels, row.cin == lv.in_channels, "typo")
+        add_number(rep, row.tag, "in", row.cin, lv.in_channels)
     if row.cout is not None:
-        rep.add(row.tag, "out", row.cout, lv.out_channels, row.cout == lv.out_channels, "typo")
+        add_number(rep, row.tag, "out", row.cout, lv.out_channels)
     if row.params is None:
         return
     ok = row.params == lv.params
@@ -343,32 +353,62 @@ def _count_causes(rep: AuditReport) -> dict[str, int]:
 
 
 def _malformed(rep: AuditReport, row: PrintedRow) -> bool:
-    """Concat rows carry no layer; cells with sizes run together are reported as they are."""
+    """Concat rows carry no layer; a cell with sizes run together is read, if it can be."""
     if row.kind == "concat" or (row.inp is None and row.outp is None and row.params is None):
         if row.outp is None or len(row.outp) != 3:
+            cell = row.raw["input"] or row.raw["output"]
+            reading = _read_run_together(ints(cell) or [], row)
             rep.add(
                 row.tag,
                 "output",
-                row.raw["input"] or row.raw["output"],
+                cell,
                 "-",
                 False,
-                "typo",
-                "malformed cell: five numbers where H W C (and H W C) are expected.",
+                "typo" if reading else "unexplained",
+                "malformed cell: H W C (and H W C) expected.",
+                reading,
             )
         return True
     if (row.inp is not None and len(row.inp) not in (3, 6)) or (
         row.outp is None and row.inp is not None
     ):
+        reading = _read_run_together(row.inp or [], row)
         rep.add(
             row.tag,
             "input/output",
             row.raw["input"],
             "-",
             False,
-            "typo",
-            "malformed cell: the input and output sizes run together with a stray number.",
+            "typo" if reading else "unexplained",
+            "malformed cell: the input and output sizes run together.",
+            reading,
         )
     return False
+
+
+def _read_run_together(numbers: list[int], row: PrintedRow) -> str:
+    """How a cell of five or seven numbers reads as an input and an output size, if it does.
+
+    Five: the input's height and width, then the output (the input's channels left out).
+    Seven: an input and an output with one stray number, the row's own 'in' and 'out' columns
+    naming the two channel counts.
+    """
+    if len(numbers) == 5 and numbers[0:2] == numbers[2:4]:
+        h, w = numbers[0:2]
+        return (
+            f"the input's side {h} {w} and the output {' '.join(map(str, numbers[2:]))} run "
+            "together, the input's channels left out"
+        )
+    if len(numbers) == 7:
+        for i, stray in enumerate(numbers):
+            rest = numbers[:i] + numbers[i + 1 :]
+            inp, out = rest[:3], rest[3:]
+            if inp[0] == inp[1] and out[0] == out[1] and (inp[2], out[2]) == (row.cin, row.cout):
+                return (
+                    f"the input {' '.join(map(str, inp))} and the output "
+                    f"{' '.join(map(str, out))} (the row's 'in' and 'out') with a stray '{stray}'"
+                )
+    return ""
 
 
 def _check_in_vs_input(rep: AuditReport, row: PrintedRow) -> None:

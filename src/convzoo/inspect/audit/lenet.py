@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from convzoo.inspect.audit.checks import add_number
 from convzoo.inspect.audit.report import AuditReport
 from convzoo.inspect.audit.tables import int_or_none, ints, load_table
 from convzoo.models.lenet import LeNet5_1998
@@ -50,7 +51,7 @@ def _check_layer(rep: AuditReport, r: dict[str, str], live: dict[str, int] | Non
         printed = int_or_none(r[key])
         value = live[key] if live else None
         if printed is not None:
-            rep.add(layer, key, printed, value, printed == value, "variant")
+            add_number(rep, layer, key, printed, value)
             continue
         # not printed: one weight per connection, so it equals the other, printed, number
         given = int_or_none(r[other])
@@ -117,7 +118,6 @@ def _check_table1(rep: AuditReport, net: LeNet5_1998, table: list[dict[str, str]
             " ".join(map(str, printed)),
             " ".join(map(str, live)),
             printed == live,
-            "variant",
         )
         params += len(printed) * k2 + 1
         connections += (len(printed) * k2 + 1) * 10 * 10  # C3's maps are 10x10 (Figure 2: 16@10x10)

@@ -133,8 +133,8 @@ def _check_stages(rep: AuditReport, name: str) -> None:
             fc = net.fc
             live = f"average pool {fc.out_features}-d fc softmax"
             out = _side(rows["avgpool"].output_shape)
-        rep.add(tag, "output size", r["output_size"], out, r["output_size"] == out, "inconsistent")
-        rep.add(tag, "layers", printed, live, printed == live, "variant")
+        rep.add(tag, "output size", r["output_size"], out, r["output_size"] == out)
+        rep.add(tag, "layers", printed, live, printed == live)
 
 
 # --- FLOPs ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from convzoo.inspect.audit.checks import Rounding, rules_tied_best
+from convzoo.inspect.audit.checks import Rounding, add_number, rules_tied_best
 from convzoo.inspect.audit.report import AuditReport
 from convzoo.inspect.audit.tables import load_table
 from convzoo.registry import create_model, model_card
@@ -133,9 +133,9 @@ def _check_configuration(
     for i in range(max(len(layers), len(live))):
         pub = layers[i] if i < len(layers) else "-"
         got = live[i] if i < len(live) else "-"
-        rep.add(tag, f"layer {i + 1}", pub, got, pub == got, "variant")
+        rep.add(tag, f"layer {i + 1}", pub, got, pub == got)
     side = model_card(tag.split("(")[1].rstrip(")")).input_size[-1]
-    rep.add(tag, "input", int(r["input"]), side, int(r["input"]) == side, "variant")
+    add_number(rep, tag, "input", int(r["input"]), side)
     weight_layers = sum(1 for p in live if p.startswith(("conv", "FC-")))
     rep.add(
         tag,
