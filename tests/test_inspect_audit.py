@@ -104,6 +104,8 @@ def test_lecture_resnet18_findings() -> None:
     assert "(227 + 2·1 - 7) // 2 + 1 = 112" in rep.find("conv1 (row 1)", "pad").reproduction
     pads = [f for f in rep.mismatches if f.published == "0.5"]
     assert len(pads) == 4 and all(f.live == 1 for f in pads)
+    # pad 1 halves the size at stride 2: (56 + 2 - 3) // 2 + 1 = 28
+    assert "(56 + 2·1 - 3) // 2 + 1 = 28" in rep.find("conv3-1 (row 7)", "pad").reproduction
 
 
 def test_lecture_googlenet_findings() -> None:

@@ -233,22 +233,35 @@ def _check_pad(rep: AuditReport, row: PrintedRow, lv: LayerRecord) -> None:
         return
     lp = lv.padding[0] if lv.padding else None
     if row.pad == "0.5":
-        size = _hwc(lv.output_shape)[0]
         rep.add(
             row.tag,
             "pad",
             row.pad,
             lp,
             False,
-            "convention",
-            f"'0.5' is the lecture's shorthand for the padding that halves the size at "
-            f"stride 2; the network pads {lp} (output {size}x{size}).",
+            "convention" if _halves(row, lp) else "unexplained",
+            "'0.5' is the lecture's shorthand for the padding that halves the size at stride 2.",
+            _halves(row, lp),
         )
         return
     ok = int_or_none(row.pad) == lp
     reproduction = _stem_pair(row, lv) if not ok else ""
     rep.add(
         row.tag, "pad", row.pad, lp, ok, "variant" if reproduction else "typo", "", reproduction
+    )
+
+
+def _halves(row: PrintedRow, pad: int | None) -> str:
+    """The network's pad giving the printed output, half the printed input (the '0.5')."""
+    stride = int_or_none(row.stride)
+    if not (row.inp and row.outp and row.kernel and stride and pad is not None):
+        return ""
+    side = (row.inp[0] + 2 * pad - row.kernel[0]) // stride + 1
+    if side != row.outp[0] or 2 * side != row.inp[0]:
+        return ""
+    return (
+        f"the network's pad {pad}: ({row.inp[0]} + 2·{pad} - {row.kernel[0]}) // {stride} + 1 "
+        f"= {side}, the printed output, half the printed input"
     )
 
 
@@ -453,8 +466,9 @@ def _match_googlenet_layer(
                 row.inp[2],
                 False,
                 "typo",
-                f"{convs[match].name} has these channels when 'in' is read from the "
-                "row's input size: the 'in' column is the slip.",
+                "the 'in' column is the slip.",
+                f"'in' read from the row's input size, {row.inp[2]}: "
+                f"{_joined(row.kernel, 'x')} {row.inp[2]}->{row.cout} is {convs[match].name}",
             )
     if match is None:
         _unmatched_layer(rep, row, convs, used, in_slip)
