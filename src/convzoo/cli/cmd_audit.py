@@ -37,13 +37,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     # The audit traces networks, so it imports torch (over a second); imported here so that
     # `convzoo --help` and the other commands do not pay for it.
-    from convzoo.inspect.audit import TABLE_MODELS, audit, audit_all, audit_table, sources
+    from convzoo.inspect.audit import (
+        TABLE_MODELS,
+        TITLES,
+        audit,
+        audit_all,
+        audit_table,
+        sources,
+    )
 
     if args.list:
         tables = sources()
         for audit_id, (model, against) in TABLE_MODELS.items():
-            titles = "; ".join(t["title"] for t in tables.values() if t["audit"] == audit_id)
-            print(f"{audit_id:24s} {model:13s} --against {against:8s} {titles}")
+            title = TITLES.get(audit_id) or tables[audit_id]["title"]
+            print(f"{audit_id:24s} {model:13s} --against {against:8s} {title}")
         return 0
     if args.all:
         reports = audit_all()

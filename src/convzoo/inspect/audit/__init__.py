@@ -31,6 +31,7 @@ __all__ = [
     "LECTURE_TABLES",
     "PAPER_TABLES",
     "TABLE_MODELS",
+    "TITLES",
     "AuditReport",
     "Finding",
     "audit",
@@ -70,6 +71,14 @@ TABLE_MODELS = {
     "paper_vgg_table2": ("vgg16", "paper"),
     "paper_googlenet_table1": ("googlenet", "paper"),
     "paper_resnet_table1": ("resnet50", "paper"),
+}
+
+#: The audits that read several of a paper's tables, by the name of the whole.
+TITLES = {
+    "paper_lenet5_1998": "LeNet-5 (LeCun et al. 1998): section II and Table I",
+    "paper_alexnet_2012": "AlexNet (Krizhevsky et al. 2012): abstract, Figure 2, sections 3.5, 4",
+    "paper_vgg_table2": "VGG (Simonyan and Zisserman 2014): Tables 1 and 2",
+    "paper_resnet_table1": "ResNet (He et al. 2015): Table 1 whole",
 }
 
 Family = Callable[[AuditReport, str], None]
@@ -113,7 +122,7 @@ def audit_table(table: str, model: str | None = None) -> AuditReport:
         model=model,
         table=table,
         against=against,
-        title="; ".join(t["title"] for t in tables),
+        title=TITLES.get(table, tables[0]["title"]),
         source=tables[0]["source"],
         tables=tables,
         current_table=table if table in sources() else tables[0]["table"],
