@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             "give a network name (e.g. `convzoo audit vgg16`), or --table ID, --all or --list"
         )
     if args.format == "json":
-        doc = [asdict(r) for r in reports]
+        doc = [{k: v for k, v in asdict(r).items() if k != "current_table"} for r in reports]
         print(json.dumps(doc if args.all else doc[0], indent=2, default=str))
     else:
         sys.stdout.write("\n".join(r.render(args.format, verbose=args.verbose) for r in reports))

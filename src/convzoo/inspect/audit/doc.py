@@ -28,7 +28,9 @@ The tables are data in `src/convzoo/inspect/audit/data/` (one CSV each; `sources
 publication, where in it the numbers are, the public copy they were checked against, the
 units and the rounding rule). The lecture's tables are transcribed as given, mistakes included,
 from `shared/seed/classic-convnets-lecture.txt`; the papers' tables hold their printed numbers
-only. `tests/test_audit_*.py` pin the cause of every disagreeing cell.
+only. The tests (`tests/test_audit_*.py`, `tests/test_inspect_audit.py`) pin the cause of every
+disagreeing cell of the papers' tables and of the lecture's AlexNet, VGG16 and ResNet18 tables;
+a test checks that this document is the generator's output, which pins the rest.
 
 The kinds of disagreement:
 """
