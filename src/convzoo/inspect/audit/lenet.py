@@ -79,7 +79,7 @@ def _check_totals(
         params,
         printed == params == trainable,
         "inconsistent",
-        "'only 60,000 trainable free parameters'.",
+        "the trainable free parameters of section II.A's end, an exact count (no 'about').",
     )
     connections = sum(c["connections"] for c in counts.values())
     output = net.rbf.in_features * net.rbf.out_features
