@@ -11,7 +11,8 @@ exactly (:mod:`convzoo.inspect.audit.checks`); there is no tolerance.
 
 The modules: ``report`` (findings, rendering), ``tables`` (the data), ``checks`` (rounding
 rules, generic checks and the cause finder), one module per table family (``lecture``,
-``googlenet``, ``vgg``, ``resnet``, ``lenet``, ``alexnet``), and ``doc`` (docs/audit.md).
+``lecture_googlenet``, ``googlenet``, ``vgg``, ``resnet``, ``lenet``, ``alexnet``), and
+``doc`` (docs/audit.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from collections.abc import Callable
 from functools import partial
 
 from convzoo.errors import ConvzooError
-from convzoo.inspect.audit import alexnet, googlenet, lecture, lenet, resnet, vgg
+from convzoo.inspect.audit import (
+    alexnet,
+    googlenet,
+    lecture,
+    lecture_googlenet,
+    lenet,
+    resnet,
+    vgg,
+)
 from convzoo.inspect.audit.report import CAUSES, AuditReport, Finding
 from convzoo.inspect.audit.tables import load_table, sources
 
@@ -87,7 +96,9 @@ AUDITS: dict[str, Family] = {
     "lecture_alexnet": partial(lecture.audit_sequential, table_id="lecture_alexnet"),
     "lecture_vgg16": partial(lecture.audit_sequential, table_id="lecture_vgg16"),
     "lecture_resnet18": partial(lecture.audit_sequential, table_id="lecture_resnet18"),
-    "lecture_googlenet": partial(lecture.audit_lecture_googlenet, table_id="lecture_googlenet"),
+    "lecture_googlenet": partial(
+        lecture_googlenet.audit_lecture_googlenet, table_id="lecture_googlenet"
+    ),
     "paper_lenet5_1998": lenet.audit_lenet,
     "paper_alexnet_2012": alexnet.audit_alexnet2012,
     "paper_vgg_table2": vgg.audit_vgg,
