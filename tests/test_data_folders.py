@@ -264,7 +264,7 @@ def test_split_folders(tmp_path, layout, splits, how):
     assert b.splits == splits and b.val_split == how
     if "test" in layout:
         assert all(Path(p).parts[-3] == "test" for p, _ in b.test.samples)
-        assert b.fingerprint["splits"]["test"]["count"] == 6
+        assert b.fingerprint["splits"]["test"]["count"] == 6 and b.test_split == "test/ folder"
     parts = {Path(p).parts[-3] for p, _ in b.train.samples + b.val.samples}
     assert parts == ({"train", "val"} if "val" in layout else {"train"})
 

@@ -305,6 +305,7 @@ def _folder_bundle(
         geometry.std,
         info,
         test=None if test_part is None else FileListDataset(test_part[0], val_t),
+        test_split="test/ folder",
         fingerprint=_folder_fingerprint(root, str(root), parts),
     )
 

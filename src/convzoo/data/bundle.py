@@ -33,6 +33,7 @@ class DataBundle:
     std: tuple[float, ...]
     info: dict[str, Any] = field(default_factory=dict)
     test: Dataset | None = None
+    test_split: str = "test set"  # how the test set was made, as ``val_split`` says for val
     fingerprint: dict[str, Any] = field(default_factory=dict)
     batch_transform: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
 
