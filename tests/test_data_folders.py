@@ -289,3 +289,15 @@ def test_folder_fingerprint_sees_added_removed_and_changed_files(tmp_path):
     os.rename(root, tmp_path / "moved")
     moved = D.build_datasets(tmp_path / "moved", card).fingerprint
     assert moved["splits"] == resized["splits"]
+
+
+def test_decompression_bomb_is_skipped_with_its_reason(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
+    root = make_classes(tmp_path / "d")
+    (root / "bees" / "bomb.png").write_bytes(image_bytes("PNG", 7, size=64))
+    # 64x64 = 4,096 pixels: over twice this limit, which is when PIL refuses to open a file.
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1000)
+    b = D.build_datasets(root, convzoo.model_card("lenet5"))
+    assert b.info["skipped"] == 1 and "bees/bomb.png (DecompressionBombError" in b.info["warning"]
+    assert len(b.train) + len(b.val) == 12
