@@ -1,0 +1,83 @@
+"""Where training runs, and the global torch settings a run changes and gives back.
+
+:func:`resolve_device` turns the ``--device`` text into a ``torch.device`` (or one line saying
+what to pass). :class:`TorchFlags` applies what a run asks for (CPU threads, deterministic
+algorithms, cuDNN autotuning) and restores the caller's settings afterwards: a library must not
+leave the process changed (``torch.backends.cudnn.flags`` does the same for cuDNN alone).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from convzoo.errors import ConvzooError
+
+DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: the GPU of this process (``LOCAL_RANK`` under torchrun) when torch sees one,
+    else the CPU. A device torch does not know, or a GPU that is not there, is a one-line
+    :class:`ConvzooError`."""
+    text = str(name).strip().lower()
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise ConvzooError(f"--device {name!r} is not a device; use {DEVICE_HELP}") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConvzooError(f"--device {name!r}: training runs on {DEVICE_HELP}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConvzooError(
+                f"device {name!r} asked for, but torch sees no GPU; use --device cpu"
+            )
+        if device.index is None:
+            # Under torchrun each process takes its own GPU.
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if device.index >= torch.cuda.device_count():
+            raise ConvzooError(
+                f"--device {name!r}: torch sees {torch.cuda.device_count()} GPU(s), "
+                f"cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConvzooError(f"device {name!r} asked for, but torch sees no MPS device")
+    return device
+
+
+class TorchFlags:
+    """A context that sets a run's global torch settings and restores the caller's on exit."""
+
+    def __init__(self, device: torch.device, *, threads: int | None, deterministic: bool):
+        self.device, self.threads, self.deterministic = device, threads, deterministic
+        self._saved: dict[str, Any] = {}
+
+    def __enter__(self) -> TorchFlags:
+        self._saved = {
+            "threads": torch.get_num_threads(),
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        }
+        if self.device.type == "cpu" and self.threads is not None:
+            torch.set_num_threads(self.threads)
+        if self.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        s = self._saved
+        torch.set_num_threads(s["threads"])
+        torch.use_deterministic_algorithms(s["deterministic"], warn_only=s["warn_only"])
+        torch.backends.cudnn.benchmark = s["cudnn_benchmark"]
+        torch.backends.cudnn.deterministic = s["cudnn_deterministic"]
