@@ -38,7 +38,21 @@ def plot_learning_curves(
     best_epoch: int | None = None,
     unfreeze_epoch: int | None = None,
 ) -> Path:
-    """Loss and accuracy per epoch, training and validation, side by side.
+    """:func:`learning_curves_figure` saved as a PNG at ``path``."""
+    fig = learning_curves_figure(
+        history, title=title, best_epoch=best_epoch, unfreeze_epoch=unfreeze_epoch
+    )
+    return _save(fig, Path(path))
+
+
+def learning_curves_figure(
+    history: Sequence[dict[str, Any]],
+    *,
+    title: str = "",
+    best_epoch: int | None = None,
+    unfreeze_epoch: int | None = None,
+) -> Any:
+    """Loss and accuracy per epoch, training and validation, side by side (a ``Figure``).
 
     Epochs are whole numbers on the axis; ``best_epoch`` (the one ``best/`` holds) is marked on
     both panels, and ``unfreeze_epoch`` (staged fine-tuning: the first epoch that trains the
@@ -46,7 +60,6 @@ def plot_learning_curves(
     """
     from matplotlib.ticker import MaxNLocator
 
-    path = Path(path)
     epochs = [h["epoch"] for h in history]
     fig = _figure(figsize=(10, 4.2))
     ax_loss, ax_acc = fig.subplots(1, 2)
@@ -78,7 +91,7 @@ def plot_learning_curves(
     for ax in (ax_loss, ax_acc):
         ax.legend()
     fig.suptitle(title or "learning curves")
-    return _save(fig, path)
+    return fig
 
 
 def plot_confusion_matrix(
