@@ -237,8 +237,9 @@ def run(args: argparse.Namespace) -> int:
             kwargs = dict(args.model_arg)
             if args.in_chans is not None:
                 kwargs["in_chans"] = args.in_chans
-            base = TrainConfig.for_data(args.data or "digits", model=args.model,
-                                        model_kwargs=kwargs)  # fmt: skip
+            base = TrainConfig.for_data(
+                args.data or "digits", model=args.model, model_kwargs=kwargs
+            )
             cfg = config_from_args(args, base).validate()
         resolve_device(cfg.device)  # a bad --device fails before a run folder exists
         seed_everything(cfg.seed)

@@ -62,14 +62,17 @@ class TrainConfig:
         group="data",
     )
     data_dir: str | None = _option(
-        None, "where data sets are read from / downloaded to", example="--data-dir ~/data",
+        None,
+        "where data sets are read from / downloaded to",
+        example="--data-dir ~/data",
         group="data",
-    )  # fmt: skip
+    )
     epochs: int = _option(30, "passes over the training set", example="--epochs 10")
     batch_size: int = _option(
-        32, "images a step, per process (the global batch is this x processes)",
+        32,
+        "images a step, per process (the global batch is this x processes)",
         example="--batch-size 128",
-    )  # fmt: skip
+    )
     optimizer: str = _option("sgd", "optimiser", example="--optimizer adamw", choices=OPTIMIZERS)
     lr: float = _option(0.05, "peak learning rate", example="--lr 0.1")
     momentum: float = _option(0.9, "SGD momentum", example="--momentum 0.95")
@@ -77,16 +80,20 @@ class TrainConfig:
     weight_decay: float = _option(5e-4, "L2 weight decay", example="--weight-decay 1e-4")
     betas: tuple[float, float] = _option((0.9, 0.999), "AdamW betas", cli=False)
     schedule: str = _option(
-        "cosine", "learning-rate schedule (plateau: divide by 1/gamma when the validation loss "
-        "stops falling)", example="--schedule onecycle", choices=SCHEDULES,
-    )  # fmt: skip
+        "cosine",
+        "learning-rate schedule (plateau: divide by 1/gamma when the validation loss "
+        "stops falling)",
+        example="--schedule onecycle",
+        choices=SCHEDULES,
+    )
     warmup_epochs: float = _option(1.0, "linear warm-up, in epochs", example="--warmup-epochs 0")
     step_size: int = _option(10, "step schedule: epochs between decays", example="--step-size 5")
     gamma: float = _option(0.1, "step and plateau schedules: decay factor", example="--gamma 0.5")
     plateau_patience: int = _option(
-        2, "plateau schedule: epochs without a lower validation loss before a decay",
+        2,
+        "plateau schedule: epochs without a lower validation loss before a decay",
         example="--plateau-patience 3",
-    )  # fmt: skip
+    )
     min_lr_ratio: float = _option(
         0.0, "cosine floor as a fraction of lr", example="--min-lr-ratio 0.01"
     )
@@ -103,46 +110,64 @@ class TrainConfig:
         None, "mixed precision (default: on with a GPU)", example="--no-amp", group="run"
     )
     channels_last: bool | None = _option(
-        None, "channels-last memory format (default: on with a GPU)", example="--channels-last",
+        None,
+        "channels-last memory format (default: on with a GPU)",
+        example="--channels-last",
         group="run",
-    )  # fmt: skip
+    )
     early_stop: int | None = _option(
-        None, "stop after this many epochs without a better validation accuracy",
+        None,
+        "stop after this many epochs without a better validation accuracy",
         example="--early-stop 5",
-    )  # fmt: skip
+    )
     augment: bool = _option(True, "training augmentation", example="--no-augment", group="data")
     val_fraction: float = _option(
-        0.2, "held-out share of the training images for validation", example="--val-fraction 0.1",
+        0.2,
+        "held-out share of the training images for validation",
+        example="--val-fraction 0.1",
         group="data",
-    )  # fmt: skip
+    )
     input_size: int | None = _option(
-        None, "image size fed to the network (default: the card's)", example="--input-size 64",
+        None,
+        "image size fed to the network (default: the card's)",
+        example="--input-size 64",
         group="data",
-    )  # fmt: skip
+    )
     strict: bool = _option(
-        False, "refuse unreadable files in a folder instead of skipping them", example="--strict",
+        False,
+        "refuse unreadable files in a folder instead of skipping them",
+        example="--strict",
         group="data",
-    )  # fmt: skip
-    download: bool = _option(True, "download a missing data set", example="--no-download",
-                             group="data")  # fmt: skip
+    )
+    download: bool = _option(
+        True, "download a missing data set", example="--no-download", group="data"
+    )
     workers: int = _option(0, "data-loading processes", example="--workers 4", group="data")
     # CPU threads; None: 1 for networks under a million parameters (a LeNet-5 step is too small
     # to split: measured on a busy 2-core machine, 2 threads took 94 ms a step, 1 thread 9 ms),
     # torch's default otherwise.
     threads: int | None = _option(
-        None, "CPU threads (default: 1 for networks under 1M parameters, else torch's)",
-        example="--threads 2", group="run",
-    )  # fmt: skip
-    seed: int = _option(0, "seed of initialisation, split, shuffling and augmentation",
-                        example="--seed 1", group="run")  # fmt: skip
+        None,
+        "CPU threads (default: 1 for networks under 1M parameters, else torch's)",
+        example="--threads 2",
+        group="run",
+    )
+    seed: int = _option(
+        0,
+        "seed of initialisation, split, shuffling and augmentation",
+        example="--seed 1",
+        group="run",
+    )
     deterministic: bool = _option(
         False, "deterministic algorithms (slower on a GPU)", example="--deterministic", group="run"
     )
     device: str = _option("auto", "auto, cpu, cuda or cuda:N", example="--device cpu", group="run")
     tensorboard: bool = _option(
-        False, "also log to TensorBoard (RUN/tensorboard; needs the tensorboard package)",
-        example="--tensorboard", group="run",
-    )  # fmt: skip
+        False,
+        "also log to TensorBoard (RUN/tensorboard; needs the tensorboard package)",
+        example="--tensorboard",
+        group="run",
+    )
     model_kwargs: dict[str, Any] = _option(factory=dict, cli=False)
 
     def validate(self) -> TrainConfig:

@@ -390,7 +390,7 @@ class Trainer:
         totals = all_reduce_sum(
             torch.tensor(
                 [s["loss"], s["correct"], s["count"]], dtype=torch.float64, device=self.device
-            )  # fmt: skip
+            )
         ).tolist()
         val = evaluate_loader(
             self.net,

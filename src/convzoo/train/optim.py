@@ -75,7 +75,8 @@ def build_scheduler(
         return PlateauSchedule(optimizer, cfg, warmup)
     if cfg.schedule == "onecycle":
         max_lrs = [g["lr"] for g in optimizer.param_groups]
-        pct = max(warmup, 1) / total if cfg.warmup_epochs else 0.3
+        # OneCycleLR divides by (pct_start x total - 1): at least two warm-up steps.
+        pct = max(warmup, 2) / total if cfg.warmup_epochs else 0.3
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=max_lrs,

@@ -86,8 +86,14 @@ def learning_curves_figure(
             markersize=12,
             label=f"best: epoch {best_epoch}, {100 * best['val_acc']:.2f}%",
         )
-        ax_loss.plot([best_epoch], [best["val_loss"]], "*", color="tab:green", markersize=12,
-                     label=f"best epoch ({best_epoch})")  # fmt: skip
+        ax_loss.plot(
+            [best_epoch],
+            [best["val_loss"]],
+            "*",
+            color="tab:green",
+            markersize=12,
+            label=f"best epoch ({best_epoch})",
+        )
     for ax in (ax_loss, ax_acc):
         ax.legend()
     fig.suptitle(title or "learning curves")
