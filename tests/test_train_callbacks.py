@@ -122,8 +122,16 @@ class Stalled(nn.Module):
 
 
 def test_plateau_schedule_divides_the_rate_when_the_val_loss_stalls():
-    cfg = TrainConfig(epochs=5, lr=0.1, momentum=0, weight_decay=0, warmup_epochs=0,
-                      schedule="plateau", plateau_patience=1, gamma=0.5)  # fmt: skip
+    cfg = TrainConfig(
+        epochs=5,
+        lr=0.1,
+        momentum=0,
+        weight_decay=0,
+        warmup_epochs=0,
+        schedule="plateau",
+        plateau_patience=1,
+        gamma=0.5,
+    )
     res = fit(Stalled(), noise(16), noise(8), cfg, None, quiet=True)
     # Epoch 1 sets the best loss; 2 and 3 do not improve; after the 2nd bad epoch (> patience 1)
     # torch's ReduceLROnPlateau halves the rate, and again two bad epochs later. (The rate
@@ -185,8 +193,9 @@ def test_summary_reports_splits_best_and_test_evaluated_once_at_the_end(tmp_path
 
     test = Spy(Subset(full.val, range(64, 160)), epochs_done)
     cfg = TrainConfig(epochs=3, batch_size=32)
-    res = fit(model, data, None, cfg, tmp_path / "r", test_data=test, callbacks=[Epochs()],
-              quiet=True)  # fmt: skip
+    res = fit(
+        model, data, None, cfg, tmp_path / "r", test_data=test, callbacks=[Epochs()], quiet=True
+    )
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["splits"] == {"train": 128, "val": 64, "test": 96}
     assert test.reads and set(test.reads) == {3}  # read only after the last epoch
@@ -213,8 +222,16 @@ def test_interrupted_run_has_no_test_result(tmp_path):
 
     model, data = digits(64, 32)
     test = TensorDataset(torch.randn(8, 1, 32, 32), torch.arange(8) % 10)
-    res = fit(model, data, None, TrainConfig(epochs=2), tmp_path / "r", test_data=test,
-              callbacks=[CtrlC()], quiet=True)  # fmt: skip
+    res = fit(
+        model,
+        data,
+        None,
+        TrainConfig(epochs=2),
+        tmp_path / "r",
+        test_data=test,
+        callbacks=[CtrlC()],
+        quiet=True,
+    )
     assert res.status == "interrupted" and res.best_val_acc is None
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["test"] is None and summary["best"]["epoch"] is None
@@ -228,8 +245,9 @@ def test_tensorboard_scalars_match_the_metrics(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     model, data = digits(64, 32)
-    res = fit(model, data, None, TrainConfig(epochs=2, tensorboard=True), tmp_path / "r",
-              quiet=True)  # fmt: skip
+    res = fit(
+        model, data, None, TrainConfig(epochs=2, tensorboard=True), tmp_path / "r", quiet=True
+    )
     acc = EventAccumulator(str(tmp_path / "r" / "tensorboard"))
     acc.Reload()
     val = [e.value for e in acc.Scalars("accuracy/val_acc")]
@@ -241,12 +259,16 @@ def test_learning_curves_have_integer_epochs_title_and_best_marker(tmp_path):
     from convzoo.train.plots import learning_curves_figure
 
     history = [
-        {"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "train_acc": 0.5 + e / 20,
-         "val_acc": [0.6, 0.8, 0.7][e - 1]}
+        {
+            "epoch": e,
+            "train_loss": 1 / e,
+            "val_loss": 1.2 / e,
+            "train_acc": 0.5 + e / 20,
+            "val_acc": [0.6, 0.8, 0.7][e - 1],
+        }
         for e in (1, 2, 3)
-    ]  # fmt: skip
-    fig = learning_curves_figure(history, title="lenet5 on digits", best_epoch=2,
-                                 unfreeze_epoch=2)  # fmt: skip
+    ]
+    fig = learning_curves_figure(history, title="lenet5 on digits", best_epoch=2, unfreeze_epoch=2)
     ax_loss, ax_acc = fig.axes
     fig.canvas.draw()
     for ax in (ax_loss, ax_acc):

@@ -30,10 +30,16 @@ def small_bundle() -> DataBundle:
 
 def test_staged_start_line_shows_each_groups_rate_and_the_new_classifier_line(tmp_path, capsys):
     ckpt = save_checkpoint(tmp_path / "pre", create_model("lenet5", num_classes=10), {}, None)
-    cfg = TrainConfig(model="lenet5", epochs=2, batch_size=4, lr=0.01, warmup_epochs=0.0,
-                      threads=1)  # fmt: skip
-    finetune("lenet5", small_bundle(), weights=str(ckpt / "weights.safetensors"),
-             mode="staged", config=cfg, lr_mult=100.0, groups=2)  # fmt: skip
+    cfg = TrainConfig(model="lenet5", epochs=2, batch_size=4, lr=0.01, warmup_epochs=0.0, threads=1)
+    finetune(
+        "lenet5",
+        small_bundle(),
+        weights=str(ckpt / "weights.safetensors"),
+        mode="staged",
+        config=cfg,
+        lr_mult=100.0,
+        groups=2,
+    )
     err = capsys.readouterr().err
     start = next(line for line in err.splitlines() if line.startswith("training lenet5"))
     # backbone block i of 2 gets lr / 100 ** (1 - i / 2): 1e-4 and 1e-3; the head 1e-2.

@@ -30,8 +30,9 @@ def bundle(size: int, channels: int) -> DataBundle:
 
 
 def head_run(name: str, size: int, channels: int, cache: bool):
-    cfg = TrainConfig(model=name, epochs=2, batch_size=4, lr=0.05, warmup_epochs=0.0, seed=0,
-                      threads=1)  # fmt: skip
+    cfg = TrainConfig(
+        model=name, epochs=2, batch_size=4, lr=0.05, warmup_epochs=0.0, seed=0, threads=1
+    )
     spec = FinetuneSpec(None, "head", cache_features=cache)
     seed_everything(0)
     model, b, groups = prepare(name, bundle(size, channels), spec, cfg)

@@ -85,8 +85,13 @@ def test_two_real_train_commands_on_one_folder(tmp_path):
         for extra in ([], ["--resume", str(out)]):
             argv = [sys.executable, "-m", "convzoo.cli", "train", *extra]
             argv += [] if extra else ["lenet5", "--out", str(out)]
-            second = subprocess.run([*argv, "--epochs", "1", "--quiet"], env=env,
-                                    capture_output=True, text=True, timeout=120)  # fmt: skip
+            second = subprocess.run(
+                [*argv, "--epochs", "1", "--quiet"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert second.returncode == 2, second.stderr
             assert "in use by a run still in progress" in second.stderr
             assert second.stderr.count("\n") == 1
@@ -96,9 +101,22 @@ def test_two_real_train_commands_on_one_folder(tmp_path):
         first.wait()
     done = json.loads((out / "last" / "meta.json").read_text())["epoch"]
     resumed = subprocess.run(
-        [sys.executable, "-m", "convzoo.cli", "train", "--resume", str(out), "--epochs",
-         str(done + 1), "--quiet"], env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "convzoo.cli",
+            "train",
+            "--resume",
+            str(out),
+            "--epochs",
+            str(done + 1),
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
 
 
@@ -128,8 +146,10 @@ def test_resume_refuses_data_that_changed_and_says_what(tmp_path, capsys):
     assert main(["train", "--resume", str(out2), "--epochs", "2", "--quiet"]) == 2
     assert "files: their list or sizes changed" in capsys.readouterr().err
     # The flag goes on anyway.
-    assert main(["train", "--resume", str(out), "--epochs", "2", "--allow-data-change",
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(["train", "--resume", str(out), "--epochs", "2", "--allow-data-change", "--quiet"])
+        == 0
+    )
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
 
 

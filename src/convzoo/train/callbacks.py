@@ -510,3 +510,24 @@ class ConsoleLog(Callback):
     def on_fit_end(self, trainer: Trainer, status: str) -> None:
         if status == "interrupted" and trainer.out_dir is None:
             logger.warning(f"interrupted {trainer.stopped_where()} (no run folder: nothing saved)")
+
+
+def standard_callbacks(trainer: Trainer) -> list[Callback]:
+    """The callbacks every run has, in the order they are called, after the user's own: what
+    ``trainer.out_dir``, ``trainer.quiet`` and the configuration ask for."""
+    out, cfg = trainer.out_dir, trainer.cfg
+    cbs: list[Callback] = [InterruptHandler(), NaNGuard()]
+    if not trainer.quiet:
+        cbs.append(ProgressBar())
+    if out is not None:
+        cbs += [MetricsLogger(out), CheckpointSaver(out)]
+        if cfg.tensorboard:
+            cbs.append(TensorBoardLogger(out))
+    cbs.append(RunSummary(out))
+    if cfg.early_stop is not None:
+        cbs.append(EarlyStopping(cfg.early_stop))
+    if out is not None:
+        cbs.append(LearningCurves(out))
+    if not trainer.quiet:
+        cbs.append(ConsoleLog())
+    return cbs

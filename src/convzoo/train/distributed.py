@@ -13,11 +13,12 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 @dataclass(frozen=True)
@@ -183,3 +184,32 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def training_loaders(
+    train: Dataset, val: Dataset, cfg: Any, info: DistInfo, *, pin_memory: bool
+) -> tuple[EpochSampler, DataLoader, DataLoader]:
+    """The training loader (a seeded shuffle per epoch, this process's share, batches that
+    never leave one image alone) with its sampler, and the validation loader (each image
+    once over all processes, twice the batch: no gradients)."""
+    sampler = EpochSampler(
+        len(train),  # type: ignore[arg-type]
+        seed=cfg.seed,
+        rank=info.rank,
+        world_size=info.world_size,
+    )
+    train_loader = DataLoader(
+        train,
+        batch_sampler=EpochBatches(sampler, cfg.batch_size),
+        num_workers=cfg.workers,
+        pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    val_loader = DataLoader(
+        val,
+        batch_size=2 * cfg.batch_size,
+        sampler=ShardSampler(len(val), info.rank, info.world_size),  # type: ignore[arg-type]
+        num_workers=cfg.workers,
+        pin_memory=pin_memory,
+    )
+    return sampler, train_loader, val_loader

@@ -16,6 +16,8 @@ from typing import Any
 
 from torch.utils.data import Dataset, Subset
 
+from convzoo.errors import ConvzooError
+
 ALLOW_FLAG = "--allow-data-change"
 
 
@@ -82,3 +84,42 @@ def data_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
         else:
             changes.append(f"{what}: {a!r} then, {b!r} now")
     return changes
+
+
+def check_same_data(meta: dict[str, Any], now: dict[str, Any], run: Any) -> None:
+    """Refuse to resume the run whose checkpoint ``meta`` recorded another fingerprint than
+    ``now`` (checkpoints from before fingerprints pass)."""
+    saved = (meta.get("data") or {}).get("fingerprint")
+    changes = data_changes(saved, now) if saved else []
+    if changes:
+        raise ConvzooError(
+            f"{run} was trained on other data ({'; '.join(changes)}); resuming would go on "
+            f"with another split and schedule. Restore the data, or give {ALLOW_FLAG} to go on "
+            "with the data as it is now"
+        )
+
+
+def bundle_meta(bundle: Any, config: Any = None) -> dict[str, Any]:
+    """What a checkpoint records about its data: name, split, classes, the card's transforms,
+    the splits' sizes and the data's fingerprint (see :mod:`convzoo.train.fingerprint`)."""
+    test = getattr(bundle, "test", None)
+    meta = {
+        "name": bundle.name,
+        "val_split": bundle.val_split,
+        "input_size": list(bundle.input_size),
+        "mean": list(bundle.mean),
+        "std": list(bundle.std),
+        "train_images": len(bundle.train),
+        "val_images": len(bundle.val),
+        "fingerprint": data_fingerprint(
+            {"train": bundle.train, "val": bundle.val, "test": test},
+            bundle.classes,
+            bundle.name,
+            getattr(bundle, "fingerprint", None),
+        ),
+    }
+    if test is not None:
+        meta["test_images"] = len(test)
+    if config is not None:
+        meta.update(val_fraction=config.val_fraction, data_dir=config.data_dir)
+    return meta

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from convzoo.data import DataBundle
 from convzoo.errors import ConvzooError
@@ -35,16 +35,9 @@ from convzoo.train.callbacks import (  # re-exported: the names this module alwa
 from convzoo.train.checkpoint import Checkpoint, find_checkpoint, set_rng_state, unwrap
 from convzoo.train.config import TrainConfig
 from convzoo.train.device import TorchFlags, resolve_device
-from convzoo.train.distributed import (
-    DDPWrap,
-    EpochBatches,
-    EpochSampler,
-    ShardSampler,
-    all_reduce_sum,
-    dist_info,
-)
+from convzoo.train.distributed import DDPWrap, all_reduce_sum, dist_info, training_loaders
 from convzoo.train.evaluate import evaluate_loader
-from convzoo.train.fingerprint import ALLOW_FLAG, data_changes, data_fingerprint
+from convzoo.train.fingerprint import bundle_meta, check_same_data, data_fingerprint
 from convzoo.train.log import logger
 from convzoo.train.losses import classification_loss, hard_labels
 from convzoo.train.optim import PlateauSchedule, build_optimizer, build_scheduler
@@ -156,25 +149,8 @@ class Trainer:
         self.train_data, self.val_data, self.test_data = train_data, val_data, test_data
         self.batch_transform = batch_transform
 
-        self.sampler = EpochSampler(
-            len(train_data),  # type: ignore[arg-type]
-            seed=cfg.seed,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-        )
-        self.train_loader = DataLoader(
-            train_data,
-            batch_sampler=EpochBatches(self.sampler, cfg.batch_size),
-            num_workers=cfg.workers,
-            pin_memory=on_gpu,
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
-        self.val_loader = DataLoader(
-            val_data,
-            batch_size=2 * cfg.batch_size,  # no gradients: twice the batch fits
-            sampler=ShardSampler(len(val_data), self.dist.rank, self.dist.world_size),  # type: ignore[arg-type]
-            num_workers=cfg.workers,
-            pin_memory=on_gpu,
+        self.sampler, self.train_loader, self.val_loader = training_loaders(
+            train_data, val_data, cfg, self.dist, pin_memory=on_gpu
         )
         self.steps_per_epoch = len(self.train_loader)
         params = param_groups if param_groups is not None else list(self.model.parameters())
@@ -197,25 +173,7 @@ class Trainer:
         self.unfreeze_epoch: int | None = None  # staged fine-tuning: the first full epoch
         self._restored_rng: dict[str, Any] | None = None
         user = [c if isinstance(c, Callback) else cb.FnCallback(c) for c in callbacks]
-        self.callbacks = [*user, *self._standard_callbacks()]
-
-    def _standard_callbacks(self) -> list[Callback]:
-        out, cfg = self.out_dir, self.cfg
-        cbs: list[Callback] = [cb.InterruptHandler(), cb.NaNGuard()]
-        if not self.quiet:
-            cbs.append(cb.ProgressBar())
-        if out is not None:
-            cbs += [cb.MetricsLogger(out), cb.CheckpointSaver(out)]
-            if cfg.tensorboard:
-                cbs.append(cb.TensorBoardLogger(out))
-        cbs.append(cb.RunSummary(out))
-        if cfg.early_stop is not None:
-            cbs.append(cb.EarlyStopping(cfg.early_stop))
-        if out is not None:
-            cbs.append(cb.LearningCurves(out))
-        if not self.quiet:
-            cbs.append(cb.ConsoleLog())
-        return cbs
+        self.callbacks = [*user, *cb.standard_callbacks(self)]
 
     def _call(self, hook: str, *args: Any) -> None:
         for c in self.callbacks:
@@ -243,14 +201,8 @@ class Trainer:
         if not ckpt.has_state:
             raise ConvzooError(f"{ckpt.path} has no resume state ({ckpt.path / 'state.pt'})")
         meta = ckpt.meta
-        saved = (meta.get("data") or {}).get("fingerprint")
-        changes = data_changes(saved, self.data_meta["fingerprint"]) if saved else []
-        if changes and not allow_data_change:
-            raise ConvzooError(
-                f"{ckpt.path.parent} was trained on other data ({'; '.join(changes)}); resuming "
-                f"would go on with another split and schedule. Restore the data, or give "
-                f"{ALLOW_FLAG} to go on with the data as it is now"
-            )
+        if not allow_data_change:
+            check_same_data(meta, self.data_meta["fingerprint"], ckpt.path.parent)
         unwrap(self.model).load_state_dict(ckpt.load_weights(), strict=True)
         state = ckpt.load_state()
         self.optimizer.load_state_dict(state["optimizer"])
@@ -421,32 +373,6 @@ class Trainer:
         if self.improved:
             self.best_val_acc, self.best_epoch = metrics["val_acc"], epoch + 1
         self._call("on_epoch_end", epoch, metrics)
-
-
-def bundle_meta(bundle: Any, config: TrainConfig | None = None) -> dict[str, Any]:
-    """What a checkpoint records about its data: name, split, classes, the card's transforms,
-    the splits' sizes and the data's fingerprint (see :mod:`convzoo.train.fingerprint`)."""
-    test = getattr(bundle, "test", None)
-    meta = {
-        "name": bundle.name,
-        "val_split": bundle.val_split,
-        "input_size": list(bundle.input_size),
-        "mean": list(bundle.mean),
-        "std": list(bundle.std),
-        "train_images": len(bundle.train),
-        "val_images": len(bundle.val),
-        "fingerprint": data_fingerprint(
-            {"train": bundle.train, "val": bundle.val, "test": test},
-            bundle.classes,
-            bundle.name,
-            getattr(bundle, "fingerprint", None),
-        ),
-    }
-    if test is not None:
-        meta["test_images"] = len(test)
-    if config is not None:
-        meta.update(val_fraction=config.val_fraction, data_dir=config.data_dir)
-    return meta
 
 
 def fit(
