@@ -325,39 +325,35 @@ def write_fake_fashion(dst: Path, n_train: int = 256, n_test: int = 128) -> Path
 
 
 def command_vs_plain_loop(
-    data_dir: Path, repeats: int, epochs: int, threads: int, extra: tuple[str, ...] = ()
+    data_dir: Path,
+    repeats: int,
+    epochs: int,
+    threads: int,
+    extra: tuple[str, ...] = (),
+    variants: tuple[str, ...] = (),
 ) -> dict:
-    """Wall time of each whole process and its test accuracy; A and B interleaved. ``extra``:
-    options added to the command (the smoke run's ``--epochs 1``)."""
+    """Wall time of each whole process and its test accuracy; the command, each variant of it
+    (``--variant "--threads 2"``: options added to the default recipe) and the plain loop,
+    interleaved. ``extra``: options added to every command (the smoke run's ``--epochs 1``)."""
     src = Path(__file__).resolve().parents[1] / "src"
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    rows: dict[str, list[dict]] = {"convzoo": [], "plain": []}
+    commands = {"convzoo": ()} | {f"convzoo {v}": tuple(v.split()) for v in variants}
+    rows: dict[str, list[dict]] = {name: [] for name in [*commands, "plain"]}
     with tempfile.TemporaryDirectory() as tmp:
         root = fashion_root_for_torchvision(data_dir, Path(tmp) / "tv")
         for i in range(repeats):
-            out = Path(tmp) / f"run-{i}"
-            cmd = [
-                sys.executable,
-                "-m",
-                "convzoo.cli",
-                "train",
-                "lenet5",
-                "--data",
-                "fashion-mnist",
-                "--data-dir",
-                str(data_dir),
-                "--out",
-                str(out),
-                "--quiet",
-                *extra,
-            ]
-            t = time.perf_counter()
-            subprocess.run(cmd, env=env, check=True, capture_output=True)
-            wall = time.perf_counter() - t
-            summary = json.loads((out / "summary.json").read_text())
-            # Before the data set has its own held-out validation split, "val" is the test set.
-            test = summary["test"] or {"top1": summary["best"]["val_acc"], "from": "val"}
-            rows["convzoo"].append({"seconds": round(wall, 2), "test_top1": test["top1"]})
+            for j, (name, options) in enumerate(commands.items()):
+                out = Path(tmp) / f"run-{i}-{j}"
+                cmd = [sys.executable, "-m", "convzoo.cli", "train", "lenet5", "--data"]
+                cmd += ["fashion-mnist", "--data-dir", str(data_dir), "--out", str(out)]
+                cmd += ["--quiet", *extra, *options]
+                t = time.perf_counter()
+                subprocess.run(cmd, env=env, check=True, capture_output=True)
+                wall = time.perf_counter() - t
+                summary = json.loads((out / "summary.json").read_text())
+                # Until the data set has its own held-out validation split, "val" is the test set.
+                test = summary["test"] or {"top1": summary["best"]["val_acc"]}
+                rows[name].append({"seconds": round(wall, 2), "test_top1": test["top1"]})
             t = time.perf_counter()
             done = subprocess.run(
                 [sys.executable, "-c", PLAIN_LOOP, str(root), str(epochs), str(threads)],
@@ -382,11 +378,8 @@ def command_vs_plain_loop(
             for k, v in TrainConfig.for_data("fashion-mnist").to_dict().items()
             if k in RECIPES["fashion-mnist"]
         },
-        "median_seconds": {"convzoo": med("convzoo", "seconds"), "plain": med("plain", "seconds")},
-        "median_test_top1": {
-            "convzoo": med("convzoo", "test_top1"),
-            "plain": med("plain", "test_top1"),
-        },
+        "median_seconds": {name: med(name, "seconds") for name in rows},
+        "median_test_top1": {name: med(name, "test_top1") for name in rows},
         "runs": rows,
     }
 
@@ -454,6 +447,12 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=1000, help="head: images in the folder")
     ap.add_argument("--head-epochs", type=int, default=5, help="head: epochs")
     ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help='plain: also time the command with these options, e.g. --variant "--threads 2"',
+    )
+    ap.add_argument(
         "--smoke",
         action="store_true",
         help="check that the script runs: tiny random data, 1 epoch (numbers meaningless)",
@@ -482,10 +481,16 @@ def main() -> None:
         if args.smoke:
             with tempfile.TemporaryDirectory() as tmp:
                 fake = write_fake_fashion(Path(tmp))
-                row = command_vs_plain_loop(fake, 1, 1, args.threads, ("--epochs", "1"))
+                row = command_vs_plain_loop(
+                    fake, 1, 1, args.threads, ("--epochs", "1"), tuple(args.variant)
+                )
         else:
             row = command_vs_plain_loop(
-                Path(args.data_dir), args.repeats, args.epochs, args.threads
+                Path(args.data_dir),
+                args.repeats,
+                args.epochs,
+                args.threads,
+                variants=tuple(args.variant),
             )
         print(json.dumps(row), flush=True)
     if args.only in (None, "head"):
