@@ -116,7 +116,7 @@ def plot_confusion_matrix(
     ax = fig.subplots()
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     if n <= 30:
-        ax.set_xticks(range(n), classes, rotation=90)
+        ax.set_xticks(range(n), classes, rotation=90 if n > 5 else 0)
         ax.set_yticks(range(n), classes)
         for i in range(n):
             for j in range(n):
@@ -127,7 +127,7 @@ def plot_confusion_matrix(
                         int(cm[i, j]),
                         ha="center",
                         va="center",
-                        fontsize=7,
+                        fontsize=7 if n > 5 else 12,
                         color="white" if norm[i, j] > 0.5 else "black",
                     )
     ax.set(xlabel="predicted", ylabel="true")
