@@ -213,3 +213,27 @@ def test_fashion_mnist_recipe_is_applied_unless_overridden():
     assert all(getattr(cfg, k) == v for k, v in RECIPES["fashion-mnist"].items())
     assert TrainConfig.for_data("fashion-mnist", epochs=3).epochs == 3
     assert TrainConfig.for_data("digits") == TrainConfig()
+
+
+def test_a_run_that_fails_in_its_first_epoch_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    """A crash before the first checkpoint (here a file that cannot be read, raised as the
+    OSError PIL gives) leaves nothing that blocks the same --out."""
+    from convzoo.train import loop
+
+    data = image_folder(tmp_path / "imgs")
+    out = tmp_path / "run"
+    real = loop.Trainer._train_epoch
+
+    def broken(self, epoch):
+        raise OSError("image file is truncated")
+
+    monkeypatch.setattr(loop.Trainer, "_train_epoch", broken)
+    args = ["train", "lenet5", "--data", str(data), "--epochs", "1", "--batch-size", "4"]
+    try:  # the CLI's error boundary may print it as one line (exit 2) or let it through
+        code = main([*args, "--out", str(out), "--quiet"])
+    except OSError:
+        code = None
+    assert code != 0
+    assert not out.exists()
+    monkeypatch.setattr(loop.Trainer, "_train_epoch", real)
+    assert main([*args, "--out", str(out), "--quiet"]) == 0

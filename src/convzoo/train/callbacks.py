@@ -208,13 +208,21 @@ def resume_state(trainer: Trainer) -> dict[str, Any]:
 
 
 class CheckpointSaver(Callback):
-    """``config.json`` at the start; ``last/`` after every epoch (and at a Ctrl-C, with the
-    position inside the epoch), ``best/`` whenever the validation accuracy improved."""
+    """``last/`` after every epoch (and at a Ctrl-C, with the position inside the epoch),
+    ``best/`` whenever the validation accuracy improved, and ``config.json`` with the first
+    checkpoint (and again when a resumed run starts): a run that fails before its first
+    checkpoint leaves no file that would make its folder look like a run to resume."""
 
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
+        self._config_written = False
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        if trainer.epoch or trainer.position:
+            self.write_config(trainer)
+
+    def write_config(self, trainer: Trainer) -> None:
+        self._config_written = True
         cfg = trainer.cfg
         write_json(
             self.out_dir / "config.json",
@@ -228,6 +236,8 @@ class CheckpointSaver(Callback):
         )
 
     def save(self, trainer: Trainer, name: str, status: str) -> Path:
+        if not self._config_written:
+            self.write_config(trainer)
         state = resume_state(trainer) if name == "last" else None
         return save_checkpoint(
             self.out_dir / name, trainer.model, checkpoint_meta(trainer, status), state
@@ -415,7 +425,8 @@ class RunSummary(Callback):
                 f"{100 * summary['test']['top5']:.2f}%, loss {summary['test']['loss']:.4f}"
             )
         self.summary = summary
-        if self.out_dir is not None:
+        # Only beside a checkpoint: a run that never saved one leaves its folder empty.
+        if self.out_dir is not None and (self.out_dir / "config.json").is_file():
             write_json(self.out_dir / SUMMARY_JSON, summary)
 
 
