@@ -9,11 +9,14 @@ leave the process changed (``torch.backends.cudnn.flags`` does the same for cuDN
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from convzoo.errors import ConvzooError
+from convzoo.registry import count_parameters
 
 DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N"
 
@@ -81,3 +84,31 @@ class TorchFlags:
         torch.use_deterministic_algorithms(s["deterministic"], warn_only=s["warn_only"])
         torch.backends.cudnn.benchmark = s["cudnn_benchmark"]
         torch.backends.cudnn.deterministic = s["cudnn_deterministic"]
+
+
+@dataclass
+class RunDevice:
+    """Where and how a run computes: the device, mixed precision, memory format, and the torch
+    flags to apply for the run's duration."""
+
+    device: torch.device
+    amp: bool
+    channels_last: bool
+    flags: TorchFlags
+
+
+def run_device(cfg: Any, model: nn.Module) -> RunDevice:
+    """``cfg``'s device; AMP and channels-last on by default with a GPU; on a CPU, networks
+    under a million parameters get 1 thread unless ``cfg.threads`` says otherwise (a LeNet-5
+    step is too small to split: see :class:`convzoo.train.TrainConfig`)."""
+    device = resolve_device(cfg.device)
+    on_gpu = device.type == "cuda"
+    threads = cfg.threads
+    if device.type == "cpu" and threads is None and count_parameters(model) < 1e6:
+        threads = 1
+    return RunDevice(
+        device,
+        amp=on_gpu if cfg.amp is None else bool(cfg.amp and on_gpu),
+        channels_last=on_gpu if cfg.channels_last is None else bool(cfg.channels_last),
+        flags=TorchFlags(device, threads=threads, deterministic=cfg.deterministic),
+    )

@@ -24,7 +24,6 @@ from torch.utils.data import Dataset
 
 from convzoo.data import DataBundle
 from convzoo.errors import ConvzooError
-from convzoo.registry import count_parameters
 from convzoo.train import callbacks as cb
 from convzoo.train.callbacks import (  # re-exported: the names this module always had
     METRIC_FIELDS,
@@ -34,7 +33,7 @@ from convzoo.train.callbacks import (  # re-exported: the names this module alwa
 )
 from convzoo.train.checkpoint import Checkpoint, find_checkpoint, set_rng_state, unwrap
 from convzoo.train.config import TrainConfig
-from convzoo.train.device import TorchFlags, resolve_device
+from convzoo.train.device import resolve_device, run_device
 from convzoo.train.distributed import DDPWrap, all_reduce_sum, dist_info, training_loaders
 from convzoo.train.evaluate import evaluate_loader
 from convzoo.train.fingerprint import bundle_meta, check_same_data, data_fingerprint
@@ -120,14 +119,14 @@ class Trainer:
         self.is_main = self.dist.is_main
         self.quiet = quiet or not self.is_main
         self.out_dir = Path(out_dir) if out_dir is not None and self.is_main else None
-        self.device = resolve_device(cfg.device)
+        run = run_device(cfg, model)
+        self.device, self.amp, self.channels_last, self.flags = (
+            run.device,
+            run.amp,
+            run.channels_last,
+            run.flags,
+        )
         on_gpu = self.device.type == "cuda"
-        self.amp = on_gpu if cfg.amp is None else bool(cfg.amp and on_gpu)
-        self.channels_last = on_gpu if cfg.channels_last is None else bool(cfg.channels_last)
-        threads = cfg.threads
-        if self.device.type == "cpu" and threads is None and count_parameters(model) < 1e6:
-            threads = 1
-        self.flags = TorchFlags(self.device, threads=threads, deterministic=cfg.deterministic)
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
