@@ -21,6 +21,7 @@ from convzoo.errors import ConvzooError
 from convzoo.registry import model_card
 
 OPTIMIZERS = ("sgd", "adamw")
+AUTO_AUGMENTS = ("randaugment", "trivialaugment")  # convzoo.data's policies
 # "plateau": torch's ReduceLROnPlateau on the validation loss, once an epoch, after the warm-up.
 SCHEDULES = ("cosine", "step", "onecycle", "constant", "plateau")
 
@@ -121,6 +122,25 @@ class TrainConfig:
         example="--early-stop 5",
     )
     augment: bool = _option(True, "training augmentation", example="--no-augment", group="data")
+    auto_augment: str | None = _option(
+        None,
+        "per-image policy of torchvision's transforms.v2 (with augmentation on)",
+        example="--auto-augment trivialaugment",
+        group="data",
+        choices=AUTO_AUGMENTS,
+    )
+    mixup: float = _option(
+        0.0,
+        "MixUp's Beta alpha for training batches (Zhang et al. 2018; 0: off)",
+        example="--mixup 0.2",
+        group="data",
+    )
+    cutmix: float = _option(
+        0.0,
+        "CutMix's Beta alpha for training batches (Yun et al. 2019; 0: off)",
+        example="--cutmix 1.0",
+        group="data",
+    )
     val_fraction: float = _option(
         0.2,
         "held-out share of the training images for validation",
@@ -231,7 +251,11 @@ class TrainConfig:
 # halves the per-step overhead; the shifts that help the 1,797 digits only slow a short schedule
 # on 54,000 images.
 RECIPES: dict[str, dict[str, Any]] = {
+    # The built-in sets with a test set select best/ on a held-out 10% of their training set.
+    "mnist": {"val_fraction": 0.1},
+    "cifar10": {"val_fraction": 0.1},
     "fashion-mnist": {
+        "val_fraction": 0.1,
         "epochs": 8,
         "batch_size": 256,
         "optimizer": "adamw",
@@ -267,7 +291,8 @@ def card_and_builder_kwargs(
 
 def build_data(cfg: TrainConfig, card: Any, data: Any = None) -> Any:
     """The data bundle that ``cfg`` describes (``data`` overrides ``cfg.data``), with the
-    transforms of ``card``."""
+    transforms of ``card``. The batch and policy augmentations are passed only when asked for."""
+    extra = {k: getattr(cfg, k) for k in ("auto_augment", "mixup", "cutmix") if getattr(cfg, k)}
     return build_datasets(
         cfg.data if data is None else data,
         card,
@@ -278,4 +303,5 @@ def build_data(cfg: TrainConfig, card: Any, data: Any = None) -> Any:
         strict=cfg.strict,
         download=cfg.download,
         input_size=cfg.input_size,
+        **extra,
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 from torch.utils.data import Dataset, Subset
 
+import convzoo.data as convzoo_data
 from convzoo.errors import ConvzooError
 
 ALLOW_FLAG = "--allow-data-change"
@@ -53,7 +54,10 @@ def data_fingerprint(
 ) -> dict[str, Any]:
     """The fingerprint of a run's data: ``name``, ``classes``, each split's size and, for image
     files, the digest of their list and sizes. ``extra`` is the data bundle's own fingerprint
-    where it has one (recorded as given and compared as a whole)."""
+    where it has one (``convzoo.data``'s, with the count and digest of each split): then it is
+    recorded instead of ours, with the class names."""
+    if extra:
+        return {"bundle": extra, "classes": list(classes)}
     fp: dict[str, Any] = {"name": name, "classes": list(classes)}
     for split, ds in splits.items():
         if ds is None:
@@ -70,6 +74,13 @@ def data_fingerprint(
 def data_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What differs between the fingerprint a run recorded and the data given now, in words."""
     changes = []
+    if "bundle" in saved and "bundle" in now:
+        # convzoo.data says in words what differs between two of its fingerprints.
+        describe = getattr(convzoo_data, "fingerprint_changes", None)
+        if describe is not None:
+            changes += describe(saved["bundle"], now["bundle"])
+            saved = {k: v for k, v in saved.items() if k != "bundle"}
+            now = {k: v for k, v in now.items() if k != "bundle"}
     for key in sorted(set(saved) | set(now)):
         a, b = saved.get(key), now.get(key)
         if a == b:
@@ -79,6 +90,8 @@ def data_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
             changes.append(f"{what}: {a} then, {b} now")
         elif key.endswith("_files"):
             changes.append(f"{key.split('_')[0]} files: their list or sizes changed")
+        elif key == "bundle":
+            changes.append("the data set's fingerprint differs")
         elif key == "classes":
             changes.append(f"classes: {', '.join(a or [])} then, {', '.join(b or [])} now")
         else:
