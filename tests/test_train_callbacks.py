@@ -307,3 +307,12 @@ def test_global_torch_flags_are_given_back():
     model, data = digits(32, 16)
     fit(model, data, None, TrainConfig(epochs=1, threads=1, deterministic=True), None, quiet=True)
     assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == before
+
+
+def test_start_line_shows_the_peak_rate_not_the_first_warm_up_step(capsys):
+    model, data = digits(64, 32)
+    fit(model, data, None, TrainConfig(epochs=2, lr=0.05, warmup_epochs=1), None)
+    err = capsys.readouterr().err
+    start = next(line for line in err.splitlines() if line.startswith("training lenet5"))
+    assert "sgd lr 0.05 cosine" in start
+    assert "epoch   2/2" in err and "*best" in err

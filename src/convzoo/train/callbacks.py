@@ -474,15 +474,15 @@ class ProgressBar(Callback):
 
 
 def _rates(trainer: Trainer) -> str:
+    """Each group's peak rate (the schedulers keep it as ``max_lr`` or ``initial_lr``; the
+    current rate is the warm-up's first)."""
     groups = trainer.optimizer.param_groups
-    cfg = trainer.cfg
-    if len({g["lr"] for g in groups}) <= 1:
-        return f"lr {groups[0]['lr']:.3g}"
-    return (
-        "lr "
-        + ", ".join(f"{g.get('name', i)} {g['lr']:.2g}" for i, g in enumerate(groups))
-        + (f" (peak {cfg.lr:.3g})")
-    )
+    peaks = [g.get("max_lr", g.get("initial_lr", g["lr"])) for g in groups]
+    if len(set(peaks)) <= 1:
+        return f"lr {peaks[0]:.3g}"
+    names = [g.get("name", str(i)) for i, g in enumerate(groups)]
+    rates = ", ".join(f"{n} {p:.2g}" for n, p in zip(names, peaks, strict=True))
+    return f"lr {rates} (peak {trainer.cfg.lr:.3g})"
 
 
 class ConsoleLog(Callback):
