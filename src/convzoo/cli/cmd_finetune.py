@@ -8,76 +8,120 @@ trained by the same loop as `convzoo train` (outputs, checkpoints, ``--resume``,
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from convzoo.cli.cmd_train import (
+    _model_arg,
+    add_training_options,
+    config_from_args,
+    report,
+    resumed_config,
+    run_dir_of,
+)
 from convzoo.errors import ConvzooError
+from convzoo.train import (
+    TrainConfig,
+    find_checkpoint,
+    init_distributed,
+    prepare_run_dir,
+    resolve_device,
+)
+from convzoo.train.config import seed_everything
+from convzoo.train.distributed import cleanup_distributed
+from convzoo.train.finetune import (
+    FINETUNE_DEFAULTS,
+    MODES,
+    FinetuneSpec,
+    prepare,
+    read_spec,
+    run_prepared,
+)
+from convzoo.train.run_dir import discard_run_dir
+
+SPEC_DEFAULTS = FinetuneSpec(None)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from convzoo.cli.cmd_train import _model_arg, add_training_options
-    from convzoo.train.config import TrainConfig
-    from convzoo.train.finetune import FINETUNE_DEFAULTS, MODES
-
     p = sub.add_parser(
         "finetune",
         help="transfer learning: a pretrained network, a new classifier, your images",
         description="Fine-tune a pretrained network of the zoo on a folder of class "
         "sub-folders (with train/ and val/ sub-folders, those are used). Modes: head (only "
-        "the new classifier trains, frozen features), full (everything trains), staged (the "
-        "head first, then everything with lower learning rates for earlier layers, like "
-        "fastai's fine_tune). Run under `torchrun --nproc-per-node N` for data-parallel "
-        "training.",
+        "the new classifier trains on frozen features, computed once), full (everything "
+        "trains), staged (the head first, then everything with lower learning rates for "
+        "earlier layers, like fastai's fine_tune). Run under `torchrun --nproc-per-node N` for "
+        "data-parallel training. Examples: `convzoo finetune resnet18 --weights imagenet "
+        "--data hymenoptera_data --mode head`, `convzoo finetune --resume runs/ft-1`.",
     )
-    p.add_argument("model", nargs="?", help="network name (`convzoo list`)")
+    p.add_argument("model", nargs="?", help="network name (`convzoo list`), e.g. resnet18")
     p.add_argument(
         "--weights",
         default="imagenet",
         help="weight entry (`convzoo weights list NAME`), file, URL or `convzoo train` run; "
-        "'none' trains from scratch (default imagenet)",
+        "'none' trains from scratch (default: imagenet); e.g. --weights runs/lenet5-digits-1",
     )
-    p.add_argument("--mode", choices=MODES, default=None, help="(default staged)")
-    p.add_argument("--head-epochs", type=int, help="staged: epochs of the head alone (1)")
-    p.add_argument("--lr-mult", type=float, help="staged: the first layers get lr / lr-mult (100)")
-    p.add_argument("--groups", type=int, help="staged: backbone blocks with their own lr (3)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a fine-tuning run")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help=f"what trains (default: {SPEC_DEFAULTS.mode}); e.g. --mode head",
+    )
+    p.add_argument(
+        "--head-epochs",
+        type=int,
+        help=f"staged: epochs of the head alone (default: {SPEC_DEFAULTS.head_epochs}); "
+        "e.g. --head-epochs 2",
+    )
+    p.add_argument(
+        "--lr-mult",
+        type=float,
+        help=f"staged: the first layers get lr / lr-mult (default: {SPEC_DEFAULTS.lr_mult:g}); "
+        "e.g. --lr-mult 10",
+    )
+    p.add_argument(
+        "--groups",
+        type=int,
+        help=f"staged: backbone blocks with their own lr (default: {SPEC_DEFAULTS.groups}); "
+        "e.g. --groups 4",
+    )
+    p.add_argument(
+        "--no-cache-features",
+        dest="cache_features",
+        action="store_false",
+        help="head mode: run the frozen backbone every epoch (augmenting anew) instead of "
+        "computing its features once (default: computed once)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a fine-tuning run; e.g. --resume runs/resnet18-ants-head-1",
+    )
     p.add_argument(
         "--model-arg",
         action="append",
         type=_model_arg,
         default=[],
         metavar="KEY=VALUE",
-        help="builder argument, e.g. aux_logits=false",
+        help="builder argument; e.g. --model-arg aux_logits=false",
     )
     add_training_options(p, TrainConfig(**FINETUNE_DEFAULTS))
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from convzoo.cli.cmd_train import RESUMABLE, config_from_args
-    from convzoo.train import TrainConfig, find_checkpoint, init_distributed, prepare_run_dir
-    from convzoo.train.config import seed_everything
-    from convzoo.train.distributed import cleanup_distributed
-    from convzoo.train.finetune import (
-        FINETUNE_DEFAULTS,
-        FinetuneSpec,
-        prepare,
-        read_spec,
-        run_prepared,
-    )
-
     info = init_distributed(args.device or "auto")
+    out: Path | None = None
     try:
         resume_from = None
         if args.resume:
             ckpt = find_checkpoint(args.resume, prefer="last")
-            run_dir = ckpt.path.parent if ckpt.path.name in ("last", "best") else ckpt.path
+            run_dir = run_dir_of(ckpt.path)
             spec = read_spec(run_dir)
-            cfg = TrainConfig.from_dict(ckpt.meta.get("config") or {})
-            if args.model and args.model != cfg.model:
-                raise ConvzooError(f"{run_dir} fine-tunes {cfg.model}, not {args.model}")
-            cfg = config_from_args(
-                argparse.Namespace(**{k: getattr(args, k) for k in RESUMABLE}), cfg
-            )
+            saved = ckpt.meta.get("config") or {}
+            if args.model and args.model != saved.get("model"):
+                raise ConvzooError(f"{run_dir} fine-tunes {saved.get('model')}, not {args.model}")
+            cfg = resumed_config(args, saved)
             out = run_dir if info.is_main else None
             resume_from = ckpt.path
         else:
@@ -87,12 +131,14 @@ def run(args: argparse.Namespace) -> int:
                     "imagenet --data hymenoptera_data --mode head`, or give --resume RUN_DIR"
                 )
             weights = None if str(args.weights).lower() == "none" else args.weights
+            d = SPEC_DEFAULTS
             spec = FinetuneSpec(
                 weights,
-                args.mode or "staged",
-                args.head_epochs if args.head_epochs is not None else 1,
-                args.lr_mult if args.lr_mult is not None else 100.0,
-                args.groups if args.groups is not None else 3,
+                args.mode or d.mode,
+                args.head_epochs if args.head_epochs is not None else d.head_epochs,
+                args.lr_mult if args.lr_mult is not None else d.lr_mult,
+                args.groups if args.groups is not None else d.groups,
+                args.cache_features,
             )
             base = TrainConfig(
                 model=args.model,
@@ -101,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                 **FINETUNE_DEFAULTS,
             )
             cfg = config_from_args(args, base).replace(model=args.model)
-            out = None
+        resolve_device(cfg.device)  # a bad --device fails before a run folder exists
         seed_everything(cfg.seed)
         # Data, weights and mode are checked here, before a run folder exists.
         model, bundle, groups = prepare(
@@ -120,24 +166,31 @@ def run(args: argparse.Namespace) -> int:
                 resume_command="convzoo finetune --resume",
             )
         if info.is_main and not args.quiet:
+            print(f"run folder: {out}")
             print(bundle.describe())
             if bundle.info.get("warning"):
-                print(f"warning: {bundle.info['warning']}")
+                print(f"warning: {bundle.info['warning']}", file=sys.stderr)
             trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
             print(
                 f"mode {spec.mode}: {trainable:,} of "
                 f"{sum(p.numel() for p in model.parameters()):,} parameters train at first"
             )
         result = run_prepared(
-            model, bundle, groups, spec, cfg, out, resume=resume_from, quiet=args.quiet
+            model,
+            bundle,
+            groups,
+            spec,
+            cfg,
+            out,
+            resume=resume_from,
+            quiet=args.quiet,
+            allow_data_change=args.allow_data_change,
         )
         if info.is_main:
-            print(
-                f"{result.status}: {result.epochs_done}/{cfg.epochs} epochs, best val acc "
-                f"{100 * result.best_val_acc:.2f}% (epoch {result.best_epoch}), "
-                f"{result.seconds:.1f}s; outputs in {Path(out)}. Predict with: convzoo predict "
-                f"{Path(out) / 'best'} IMAGE..."
-            )
+            best = f". Predict with: convzoo predict {Path(str(out)) / 'best'} IMAGE..."
+            report(result, cfg.epochs, out, best if result.best_val_acc is not None else "")
         return 130 if result.status == "interrupted" else 0
     finally:
+        if out is not None and not args.resume:
+            discard_run_dir(out)
         cleanup_distributed()

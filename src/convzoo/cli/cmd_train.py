@@ -1,6 +1,9 @@
 """`convzoo train`: train a network of the zoo from scratch; `convzoo train lenet5` is the main job.
 
 Under ``torchrun --nproc-per-node N`` the same command trains with DistributedDataParallel.
+The training flags are generated from :class:`convzoo.train.TrainConfig`'s fields (their help,
+choices and examples live in the fields' metadata), so the CLI and the library share one
+vocabulary.
 """
 
 from __future__ import annotations
@@ -8,13 +11,30 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
+import typing
 from pathlib import Path
 from typing import Any
 
 from convzoo.errors import ConvzooError
+from convzoo.registry import create_model, model_card
+from convzoo.train import (
+    TrainConfig,
+    find_checkpoint,
+    fit,
+    init_distributed,
+    prepare_run_dir,
+    resolve_device,
+)
+from convzoo.train.config import RECIPES, build_data, card_and_builder_kwargs, seed_everything
+from convzoo.train.distributed import cleanup_distributed
+from convzoo.train.fingerprint import ALLOW_FLAG
+from convzoo.train.loop import FitResult
+from convzoo.train.run_dir import discard_run_dir
 
 # Options that may change when a run is resumed: how it runs, not what it computes.
-RESUMABLE = ("epochs", "workers", "device", "threads")
+RESUMABLE = ("epochs", "workers", "device", "threads", "tensorboard", "early_stop")
+GROUP_TITLES = {"data": "data", "optimisation": "optimisation", "run": "run"}
 
 
 def _model_arg(text: str) -> tuple[str, Any]:
@@ -27,89 +47,84 @@ def _model_arg(text: str) -> tuple[str, Any]:
         return key, value
 
 
-def add_training_options(p: argparse.ArgumentParser, defaults: Any = None) -> None:
-    """The options of :class:`convzoo.train.TrainConfig` (shared with `convzoo finetune`).
+def _scalar_type(hint: Any) -> Any:
+    """``int`` for ``int | None`` and the like."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
 
-    Every default is None here so that a resumed run can tell what the user gave.
+
+def _help(meta: dict[str, Any], default: Any, note: str = "", prefix: str = "") -> str:
+    text = prefix + meta["help"]
+    shown = "none" if default is None else default
+    if "default:" not in text:
+        text += f" (default: {shown}{note})"
+    if meta.get("example"):
+        text += f"; e.g. {meta['example']}"
+    return text.replace("%", "%%")
+
+
+def _shown(value: Any) -> str:
+    return (
+        {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+    )
+
+
+def _recipe_note(name: str) -> str:
+    notes = [f"{data}: {_shown(r[name])}" for data, r in RECIPES.items() if name in r]
+    return f"; {', '.join(notes)}" if notes else ""
+
+
+def add_training_options(p: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
+    """One flag per :class:`TrainConfig` field (shared with `convzoo finetune`).
+
+    Every argparse default is None, so that a resumed run can tell what the user gave; the help
+    shows the real default (``defaults``) and a data set's recipe where it differs.
     """
-    d = defaults or __import__("convzoo.train.config", fromlist=["TrainConfig"]).TrainConfig()
-    g = p.add_argument_group("data")
-    g.add_argument(
-        "--data",
-        help=f"digits (default), fashion-mnist, mnist, cifar10, or a folder "
-        f"of class sub-folders (default {d.data})",
-    )
-    g.add_argument("--data-dir", help="where data sets are read from / downloaded to")
-    g.add_argument(
-        "--val-fraction",
-        type=float,
-        help=f"held-out share when the data has no validation split ({d.val_fraction})",
-    )
-    g.add_argument("--input-size", type=int, help="image size fed to the network (card's default)")
-    g.add_argument(
-        "--no-augment",
-        dest="augment",
-        action="store_const",
-        const=False,
-        help="no training augmentation",
-    )
-    g.add_argument(
-        "--strict",
-        action="store_const",
-        const=True,
-        help="refuse unreadable files in a folder instead of skipping them",
-    )
-    g.add_argument(
-        "--no-download",
-        dest="download",
-        action="store_const",
-        const=False,
-        help="never download a data set",
-    )
-    g.add_argument("--workers", type=int, help=f"data-loading processes ({d.workers})")
-    g.add_argument(
-        "--threads",
-        type=int,
-        help="CPU threads (default: 1 for networks under 1M parameters, else torch's)",
-    )
-    o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, help=f"({d.epochs})")
-    o.add_argument("--batch-size", type=int, help=f"per process ({d.batch_size})")
-    o.add_argument("--optimizer", choices=("sgd", "adamw"), help=f"({d.optimizer})")
-    o.add_argument("--lr", type=float, help=f"peak learning rate ({d.lr})")
-    o.add_argument("--momentum", type=float, help=f"({d.momentum})")
-    o.add_argument("--no-nesterov", dest="nesterov", action="store_const", const=False)
-    o.add_argument("--weight-decay", type=float, help=f"({d.weight_decay})")
-    o.add_argument(
-        "--schedule", choices=("cosine", "step", "onecycle", "constant"), help=f"({d.schedule})"
-    )
-    o.add_argument("--warmup-epochs", type=float, help=f"linear warm-up ({d.warmup_epochs})")
-    o.add_argument("--step-size", type=int, help=f"step schedule: epochs per decay ({d.step_size})")
-    o.add_argument("--gamma", type=float, help=f"step schedule: decay factor ({d.gamma})")
-    o.add_argument("--label-smoothing", type=float, help=f"({d.label_smoothing})")
-    o.add_argument("--clip-grad", type=float, help="clip the global gradient norm to this")
-    o.add_argument("--aux-weight", type=float, help=f"GoogLeNet auxiliary losses ({d.aux_weight})")
-    o.add_argument(
-        "--amp",
-        action=argparse.BooleanOptionalAction,
-        help="mixed precision (default: on with a GPU)",
-    )
-    o.add_argument(
-        "--channels-last",
-        action=argparse.BooleanOptionalAction,
-        help="channels-last memory format (default: on with a GPU)",
-    )
-    r = p.add_argument_group("run")
-    r.add_argument("--seed", type=int, help=f"({d.seed})")
+    d = defaults or TrainConfig()
+    hints = typing.get_type_hints(TrainConfig)
+    groups = {key: p.add_argument_group(title) for key, title in GROUP_TITLES.items()}
+    for f in dataclasses.fields(TrainConfig):
+        meta = dict(f.metadata)
+        if not meta.get("cli", False):
+            continue
+        g = groups[meta["group"]]
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(d, f.name)
+        note = "" if defaults is not None else _recipe_note(f.name)
+        kind = _scalar_type(hints[f.name])
+        if hints[f.name] == bool | None:
+            g.add_argument(
+                flag, action=argparse.BooleanOptionalAction, help=_help(meta, default, note)
+            )
+        elif kind is bool:
+            name = flag if default is False else "--no-" + f.name.replace("_", "-")
+            g.add_argument(
+                name,
+                dest=f.name,
+                action="store_const",
+                const=not default,
+                help=_help(meta, _shown(default), note, "" if default is False else "turn off: "),
+            )
+        else:
+            g.add_argument(
+                flag,
+                type=kind,
+                choices=meta.get("choices"),
+                metavar=None if meta.get("choices") else f.name.upper(),
+                help=_help(meta, default, note),
+            )
+    r = groups["run"]
     r.add_argument(
-        "--deterministic",
-        action="store_const",
-        const=True,
-        help="deterministic algorithms (slower on GPU)",
+        "--out",
+        help="output folder (default: runs/MODEL-DATA-N, a new N each run); e.g. --out runs/a",
     )
-    r.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
-    r.add_argument("--out", help="output folder (default: runs/MODEL-DATA-N, a new N each run)")
     r.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    r.add_argument(
+        ALLOW_FLAG,
+        dest="allow_data_change",
+        action="store_true",
+        help="with --resume: go on although the data changed since the run started",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -117,35 +132,41 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a network from scratch (`convzoo train lenet5`: LeNet-5 on the digits)",
         description="Train a network of the zoo. With no option: the digits data set, offline. "
-        "Run under `torchrun --nproc-per-node N` for data-parallel training.",
+        "Run under `torchrun --nproc-per-node N` for data-parallel training. Examples: "
+        "`convzoo train lenet5`, `convzoo train lenet5 --data fashion-mnist`, "
+        "`convzoo train resnet18 --data cifar10 --epochs 30 --early-stop 5`, "
+        "`convzoo train --resume runs/lenet5-digits-1`.",
     )
-    p.add_argument("model", nargs="?", help="network name (`convzoo list`)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+    p.add_argument("model", nargs="?", help="network name (`convzoo list`), e.g. lenet5")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run exactly where it stopped; e.g. --resume runs/lenet5-digits-1",
+    )
     p.add_argument(
         "--model-arg",
         action="append",
         type=_model_arg,
         default=[],
         metavar="KEY=VALUE",
-        help="builder argument, e.g. aux_logits=false",
+        help="builder argument; e.g. --model-arg aux_logits=false",
     )
-    p.add_argument("--in-chans", type=int, help="input channels of the network (card's default)")
+    p.add_argument(
+        "--in-chans", type=int, help="input channels of the network (default: the card's)"
+    )
     add_training_options(p)
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace, base: Any) -> Any:
-    """``base`` (a TrainConfig) with every option the user gave."""
+def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
+    """``base`` with every option the user gave."""
     fields = {f.name for f in dataclasses.fields(base)}
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     return base.replace(**given)
 
 
-def build_model_and_data(cfg: Any) -> tuple[Any, Any]:
+def build_model_and_data(cfg: TrainConfig) -> tuple[Any, Any]:
     """The data bundle (transforms from the card) and the network sized to its classes."""
-    from convzoo.registry import create_model
-    from convzoo.train.config import build_data, card_and_builder_kwargs
-
     card, kwargs = card_and_builder_kwargs(cfg.model, cfg.model_kwargs)
     data = build_data(cfg, card)
     model = create_model(
@@ -154,40 +175,56 @@ def build_model_and_data(cfg: Any) -> tuple[Any, Any]:
     return model, data
 
 
-def run(args: argparse.Namespace) -> int:
-    from convzoo.registry import model_card
-    from convzoo.train import TrainConfig, find_checkpoint, fit, init_distributed, prepare_run_dir
-    from convzoo.train.config import seed_everything
-    from convzoo.train.distributed import cleanup_distributed
+def resumed_config(args: argparse.Namespace, saved: dict[str, Any]) -> TrainConfig:
+    """The saved configuration with the options a resume may change; others refused."""
+    changed = {
+        k
+        for k, v in vars(args).items()
+        if v is not None and k in saved and k not in RESUMABLE and v != saved[k]
+    }
+    if changed or getattr(args, "model_arg", None) or getattr(args, "in_chans", None):
+        raise ConvzooError(
+            f"a resumed run keeps its configuration; only {', '.join(RESUMABLE)} may "
+            f"change (got {', '.join(sorted(changed)) or 'model arguments'})"
+        )
+    cfg = TrainConfig.from_dict(saved)
+    return config_from_args(argparse.Namespace(**{k: getattr(args, k) for k in RESUMABLE}), cfg)
 
+
+def run_dir_of(ckpt_path: Path) -> Path:
+    return ckpt_path.parent if ckpt_path.name in ("last", "best", ".last.old") else ckpt_path
+
+
+def report(result: FitResult, epochs: int, out: Path | None, extra: str = "") -> None:
+    """The closing line of `convzoo train` and `convzoo finetune`."""
+    if result.best_val_acc is None:
+        best = "no epoch finished"
+    else:
+        best = f"best val acc {100 * result.best_val_acc:.2f}% (epoch {result.best_epoch})"
+    test = (result.extra.get("summary") or {}).get("test")
+    if test:
+        best += f", test acc {100 * test['top1']:.2f}% with those weights"
+    print(
+        f"{result.status}: {result.epochs_done}/{epochs} epochs, {best}, {result.seconds:.1f}s; "
+        f"outputs in {out}{extra}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
     info = init_distributed(args.device or "auto")
+    out: Path | None = None
     try:
         resume_from = None
         if args.resume:
             ckpt = find_checkpoint(args.resume, prefer="last")
-            run_dir = (
-                ckpt.path.parent if ckpt.path.name in ("last", "best", ".last.old") else ckpt.path
-            )
+            run_dir = run_dir_of(ckpt.path)
             saved = ckpt.meta.get("config") or {}
-            cfg = TrainConfig.from_dict(saved)
-            if args.model and args.model != cfg.model:
+            if args.model and args.model != saved.get("model"):
                 raise ConvzooError(
-                    f"{run_dir} is a run of {cfg.model}, not {args.model}; drop the model name "
-                    "to resume it"
+                    f"{run_dir} is a run of {saved.get('model')}, not {args.model}; drop the "
+                    "model name to resume it"
                 )
-            changed = {
-                k
-                for k, v in vars(args).items()
-                if v is not None and k in saved and k not in RESUMABLE and v != saved[k]
-            }
-            if changed or args.model_arg or args.in_chans is not None:
-                raise ConvzooError(
-                    f"a resumed run keeps its configuration; only {', '.join(RESUMABLE)} may "
-                    f"change (got {', '.join(sorted(changed)) or 'model arguments'})"
-                )
-            cfg = config_from_args(
-                argparse.Namespace(**{k: getattr(args, k) for k in RESUMABLE}), cfg
-            )
+            cfg = resumed_config(args, saved)
             out = run_dir if info.is_main else None
             resume_from = ckpt.path
         else:
@@ -200,9 +237,11 @@ def run(args: argparse.Namespace) -> int:
             kwargs = dict(args.model_arg)
             if args.in_chans is not None:
                 kwargs["in_chans"] = args.in_chans
-            cfg = config_from_args(args, TrainConfig(model=args.model, model_kwargs=kwargs))
-            cfg.validate()
-            out = None
+            base = TrainConfig.for_data(
+                args.data or "digits", model=args.model, model_kwargs=kwargs
+            )
+            cfg = config_from_args(args, base).validate()
+        resolve_device(cfg.device)  # a bad --device fails before a run folder exists
         seed_everything(cfg.seed)
         model, data = build_model_and_data(cfg)
         if not args.resume and info.is_main:
@@ -211,14 +250,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"run folder: {out}")
             print(data.describe())
             if data.info.get("warning"):
-                print(f"warning: {data.info['warning']}")
-        result = fit(model, data, None, cfg, out, resume=resume_from, quiet=args.quiet)
+                print(f"warning: {data.info['warning']}", file=sys.stderr)
+        result = fit(
+            model,
+            data,
+            None,
+            cfg,
+            out,
+            resume=resume_from,
+            quiet=args.quiet,
+            allow_data_change=args.allow_data_change,
+        )
         if info.is_main:
-            print(
-                f"{result.status}: {result.epochs_done}/{cfg.epochs} epochs, best val acc "
-                f"{100 * result.best_val_acc:.2f}% (epoch {result.best_epoch}), "
-                f"{result.seconds:.1f}s; outputs in {Path(out)}"
-            )
+            report(result, cfg.epochs, out)
         return 130 if result.status == "interrupted" else 0
     finally:
+        if out is not None and not args.resume:
+            discard_run_dir(out)  # the lock; and the folder too if a failed start left it empty
         cleanup_distributed()

@@ -13,10 +13,12 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import Sampler
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,68 @@ class EpochSampler(Sampler[int]):
         return self.num_samples - self.start
 
 
+def count_batches(n: int, batch_size: int) -> int:
+    """Batches of :class:`EpochBatches` in an epoch of ``n`` images: a last batch of a single
+    image is merged into the one before it."""
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
+
+
+class EpochBatches(Sampler[list[int]]):
+    """The :class:`EpochSampler`'s indices in batches of ``batch_size``, where a last batch of a
+    single image joins the batch before it (which then holds ``batch_size + 1``).
+
+    In training mode BatchNorm cannot normalise one value per channel ("Expected more than 1
+    value per channel"), so a batch of one would crash every BN network whenever the training
+    set is one more than a multiple of the batch. Merging keeps every image in the epoch and is
+    decided from the counts alone, so a resumed run batches exactly as the uninterrupted one.
+    """
+
+    def __init__(self, sampler: EpochSampler, batch_size: int):
+        self.sampler, self.batch_size = sampler, batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = self.sampler.indices()
+        b = self.batch_size
+        n_batches = count_batches(len(order), b)
+        first = self.sampler.start // b  # a resumed run starts at a batch boundary
+        for i in range(first, n_batches):
+            end = len(order) if i == n_batches - 1 else (i + 1) * b
+            yield order[i * b : end]
+
+    def __len__(self) -> int:
+        return count_batches(self.sampler.num_samples, self.batch_size) - (
+            self.sampler.start // self.batch_size
+        )
+
+
+class DDPWrap:
+    """The one place the model is wrapped in DistributedDataParallel (under torchrun only).
+
+    Called at each epoch's start; it wraps anew only when the set of trainable parameters has
+    changed (staged unfreezing), since DDP synchronises only the gradients of the parameters
+    that required them when it was built.
+    """
+
+    def __init__(self, info: DistInfo, device: torch.device):
+        self.info, self.device = info, device
+        self._trainable: tuple[bool, ...] | None = None
+        self._net: nn.Module | None = None
+
+    def __call__(self, model: nn.Module) -> nn.Module:
+        if not self.info.enabled:
+            return model
+        trainable = tuple(p.requires_grad for p in model.parameters())
+        if self._net is None or trainable != self._trainable:
+            self._net = nn.parallel.DistributedDataParallel(
+                model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=False,
+            )
+            self._trainable = trainable
+        return self._net
+
+
 class ShardSampler(Sampler[int]):
     """Every world-th index from ``rank``, no padding: evaluation counts each image once."""
 
@@ -120,3 +184,32 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def training_loaders(
+    train: Dataset, val: Dataset, cfg: Any, info: DistInfo, *, pin_memory: bool
+) -> tuple[EpochSampler, DataLoader, DataLoader]:
+    """The training loader (a seeded shuffle per epoch, this process's share, batches that
+    never leave one image alone) with its sampler, and the validation loader (each image
+    once over all processes, twice the batch: no gradients)."""
+    sampler = EpochSampler(
+        len(train),  # type: ignore[arg-type]
+        seed=cfg.seed,
+        rank=info.rank,
+        world_size=info.world_size,
+    )
+    train_loader = DataLoader(
+        train,
+        batch_sampler=EpochBatches(sampler, cfg.batch_size),
+        num_workers=cfg.workers,
+        pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    val_loader = DataLoader(
+        val,
+        batch_size=2 * cfg.batch_size,
+        sampler=ShardSampler(len(val), info.rank, info.world_size),  # type: ignore[arg-type]
+        num_workers=cfg.workers,
+        pin_memory=pin_memory,
+    )
+    return sampler, train_loader, val_loader

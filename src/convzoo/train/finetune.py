@@ -15,6 +15,12 @@ resume and torchrun support):
     (fastai's ``slice(lr / 100, lr)``). Unlike fastai (a one-cycle per stage, and ``lr`` halved
     for the second) one schedule (``--schedule``) spans both stages.
 
+In ``head`` mode the frozen backbone computes the same features every epoch, so they are computed
+once (:func:`compute_features`) and the loop trains the head alone on them (:class:`HeadOnly`):
+an epoch then costs a pass through the classifier instead of the whole network. With
+augmentation on, the features are those of one augmented view of each image (``cache_features=
+False``, ``--no-cache-features``, augments anew every epoch, as the tutorial's loop does).
+
 A frozen BatchNorm stays in eval mode (the loop's :func:`freeze_batchnorm_of_frozen`), so its
 running statistics remain the pretrained network's: a handful of new images would otherwise
 overwrite them (fastai instead trains BatchNorm by default, ``train_bn=True``; the issue asks for
@@ -32,23 +38,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from convzoo.data import DataBundle
 from convzoo.errors import ConvzooError
+from convzoo.io import write_json
+from convzoo.registry import create_model
+from convzoo.train.checkpoint import unwrap
 from convzoo.train.config import (
     TrainConfig,
     build_data,
     card_and_builder_kwargs,
     seed_everything,
 )
-from convzoo.train.loop import Callback, FitResult, Trainer
+from convzoo.train.device import resolve_device
+from convzoo.train.log import logger
+from convzoo.train.loop import Callback, FitResult, Trainer, bundle_meta, fit
+from convzoo.weights import WeightsWarning, _classifier_modules
 
 MODES = ("head", "full", "staged")
 FINETUNE_JSON = "finetune.json"
 
 # The defaults of PyTorch's transfer-learning tutorial: SGD, lr 0.001, momentum 0.9, no weight
 # decay; we keep the loop's cosine schedule (the tutorial steps by 0.1 every 7 epochs).
-FINETUNE_DEFAULTS = {
+FINETUNE_DEFAULTS: dict[str, Any] = {
     "epochs": 10,
     "batch_size": 16,
     "lr": 0.001,
@@ -67,6 +82,7 @@ class FinetuneSpec:
     head_epochs: int = 1
     lr_mult: float = 100.0
     groups: int = 3
+    cache_features: bool = True  # head mode: the backbone's features computed once
 
     def validate(self, epochs: int) -> FinetuneSpec:
         if self.mode not in MODES:
@@ -91,8 +107,6 @@ def head_parameter_names(model: nn.Module) -> set[str]:
     tutorial's fixed feature extractor exactly (only ``fc`` trains); for VGG and AlexNet the
     pretrained fully connected layers train too, the new last layer from scratch.
     """
-    from convzoo.weights import _classifier_modules
-
     heads = _classifier_modules(model)
     block = getattr(model, "classifier_name", "").split(".", 1)[0]
     if block:
@@ -148,9 +162,9 @@ def set_trainable(model: nn.Module, backbone: bool) -> None:
 class StagedUnfreeze(Callback):
     """Freeze the backbone before ``head_epochs``, unfreeze it from then on.
 
-    Decided from the epoch number alone, so a resumed run lands in the right stage. Under
-    torchrun, DistributedDataParallel only synchronises the parameters that required gradients
-    when it was built, so the network is wrapped anew when the set changes.
+    Decided from the epoch number alone, so a resumed run lands in the right stage. (Under
+    torchrun the loop wraps the network in DistributedDataParallel anew when the set of
+    trainable parameters changes; this callback only sets ``requires_grad``.)
     """
 
     def __init__(self, spec: FinetuneSpec):
@@ -164,28 +178,71 @@ class StagedUnfreeze(Callback):
             unfreeze = False
         else:
             unfreeze = epoch >= self.spec.head_epochs
+            trainer.unfreeze_epoch = self.spec.head_epochs + 1  # marked on the learning curves
         if unfreeze == self._state:
             return
-        set_trainable(trainer.model, unfreeze)
+        set_trainable(unwrap(trainer.model), unfreeze)
         if self._state is not None and unfreeze and not trainer.quiet:
-            print(
+            logger.info(
                 f"epoch {epoch + 1}: unfreezing the backbone (discriminative learning rates: "
                 + ", ".join(f"{g['name']} {g['lr']:.2g}" for g in trainer.optimizer.param_groups)
-                + ")",
-                flush=True,
+                + ")"
             )
         self._state = unfreeze
-        if trainer.dist.enabled:
-            dev = trainer.device
-            trainer.net = nn.parallel.DistributedDataParallel(
-                trainer.model, device_ids=[dev.index] if dev.type == "cuda" else None
-            )
 
     def on_fit_start(self, trainer: Trainer) -> None:
         self._apply(trainer, trainer.epoch)
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
         self._apply(trainer, epoch)
+
+
+class HeadOnly(nn.Module):
+    """The head of a network (all that follows :meth:`forward_features`) as a module of its own,
+    trained on features computed once.
+
+    The whole network is its ``module``, so that :func:`convzoo.train.checkpoint.unwrap` (and
+    with it every checkpoint) sees the whole network, as it would in DDP.
+    """
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.module = network
+        self.num_classes = getattr(network, "num_classes", None)
+
+    def forward(self, features: torch.Tensor) -> Any:
+        return self.module.forward_head(features)  # type: ignore[operator]
+
+
+@torch.no_grad()
+def compute_features(
+    network: nn.Module, dataset: Dataset, *, batch_size: int, device: torch.device, workers: int = 0
+) -> TensorDataset:
+    """``(forward_features(image), label)`` for every image of ``dataset``, in order, on the CPU.
+    The network runs in eval mode (a frozen backbone computes what it computed when trained)."""
+    was_training = network.training
+    network.eval()
+    network.to(device)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    feats, labels = [], []
+    for x, y in loader:
+        feats.append(network.forward_features(x.to(device)).float().cpu())  # type: ignore[operator]
+        labels.append(torch.as_tensor(y))
+    network.train(was_training)
+    return TensorDataset(torch.cat(feats), torch.cat(labels))
+
+
+def can_cache_features(model: nn.Module, spec: FinetuneSpec, bundle: Any) -> bool:
+    """Head mode, a network with ``forward_features``/``forward_head``, no auxiliary classifier
+    (it would need the intermediate maps) and no batch-level mixing of images."""
+    return (
+        spec.mode == "head"
+        and spec.cache_features
+        and hasattr(model, "forward_features")
+        and hasattr(model, "forward_head")
+        and not getattr(model, "aux_logits", False)
+        and getattr(bundle, "batch_transform", None) is None
+    )
 
 
 def _check_class_folders(data: Any, bundle: Any) -> None:
@@ -218,10 +275,6 @@ def prepare(
     Everything a user can get wrong (data, weights of another network, mode) fails here, before
     a run folder is made.
     """
-    from convzoo.data import DataBundle
-    from convzoo.registry import create_model
-    from convzoo.weights import WeightsWarning
-
     spec.validate(cfg.epochs)
     cfg.validate()
     card, kwargs = card_and_builder_kwargs(model_name, model_kwargs)
@@ -243,9 +296,13 @@ def prepare(
         if not issubclass(w.category, WeightsWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         elif not quiet:
-            print(f"new classifier for {len(bundle.classes)} classes: {w.message}")
+            # The warning's advice ("train it, e.g. with convzoo finetune") is what this run does.
+            text = str(w.message).replace(
+                ": train it (e.g. `convzoo finetune`).", ", and this run trains it."
+            )
+            logger.info(f"new classifier for {len(bundle.classes)} classes: {text}")
     if spec.weights is None and not quiet:
-        print("no --weights: every layer starts from random initialisation (from scratch)")
+        logger.info("no --weights: every layer starts from random initialisation (from scratch)")
     set_trainable(model, spec.mode == "full")
     return model, bundle, parameter_groups(model, spec, cfg.lr)
 
@@ -261,6 +318,7 @@ def finetune(
     head_epochs: int = 1,
     lr_mult: float = 100.0,
     groups: int = 3,
+    cache_features: bool = True,
     model_kwargs: dict[str, Any] | None = None,
     quiet: bool = False,
 ) -> FitResult:
@@ -272,7 +330,7 @@ def finetune(
     receives the loop's outputs plus ``finetune.json``; None writes nothing.
     """
     cfg = config or TrainConfig(model=model_name, data=str(data), **FINETUNE_DEFAULTS)
-    spec = FinetuneSpec(weights, mode, head_epochs, lr_mult, groups)
+    spec = FinetuneSpec(weights, mode, head_epochs, lr_mult, groups, cache_features)
     # The new classifier's initialisation and the augmentation draw from the global generators.
     seed_everything(cfg.seed)
     model, bundle, param_groups = prepare(
@@ -291,25 +349,48 @@ def run_prepared(
     *,
     resume: str | os.PathLike[str] | None = None,
     quiet: bool = False,
+    allow_data_change: bool = False,
 ) -> FitResult:
-    """Run :func:`convzoo.train.fit` on what :func:`prepare` made; ``finetune.json`` first."""
-    from convzoo.train.checkpoint import atomic_write_json
-    from convzoo.train.loop import fit
+    """Run :func:`convzoo.train.fit` on what :func:`prepare` made; ``finetune.json`` first.
 
+    In head mode (see :func:`can_cache_features`) the backbone's features are computed here,
+    once, and the loop trains :class:`HeadOnly` on them."""
     if out_dir is not None and resume is None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        atomic_write_json(Path(out_dir) / FINETUNE_JSON, dataclasses.asdict(spec))
-    return fit(
-        model,
-        bundle,
-        None,
-        cfg,
-        out_dir,
+        write_json(Path(out_dir) / FINETUNE_JSON, dataclasses.asdict(spec))
+    common: dict[str, Any] = dict(
         param_groups=param_groups,
         callbacks=[StagedUnfreeze(spec)],
         resume=resume,
         resume_hint="convzoo finetune --resume {out}",
         quiet=quiet,
+        allow_data_change=allow_data_change,
+    )
+    if not can_cache_features(model, spec, bundle):
+        return fit(model, bundle, None, cfg, out_dir, **common)
+    device = resolve_device(cfg.device)
+    test = getattr(bundle, "test", None)
+    if not quiet:
+        logger.info(
+            f"head mode: computing the frozen backbone's features once ({len(bundle.train)} "
+            f"train, {len(bundle.val)} val images)"
+        )
+
+    def features(ds: Dataset) -> TensorDataset:
+        return compute_features(
+            model, ds, batch_size=2 * cfg.batch_size, device=device, workers=cfg.workers
+        )
+
+    return fit(
+        HeadOnly(model),
+        features(bundle.train),
+        features(bundle.val),
+        cfg,
+        out_dir,
+        classes=bundle.classes,
+        data_meta=bundle_meta(bundle, cfg) if isinstance(bundle, DataBundle) else None,
+        test_data=features(test) if test is not None else None,
+        **common,
     )
 
 
