@@ -23,6 +23,10 @@ COMMANDS = (
     "bench",
     "plot",
     "export",
+    "report",
+    "draw",
+    "explain",
+    "filters",
 )
 
 

@@ -132,4 +132,5 @@ def summarize(
     )
     family = getattr(card, "family", "") or ""
     table.lecture = lecture_names([r for r in result.records], family)
+    table.trace = result
     return table

@@ -197,6 +197,8 @@ class SummaryTable:
     output_shapes: list[tuple[int, ...]] = field(default_factory=list)
     # row name -> the name the lecture or the paper gives the layer (see lecture_names)
     lecture: dict[str, str] = field(default_factory=dict)
+    # the trace the table was built from (its rows carry the data flow the diagrams draw)
+    trace: TraceResult | None = field(default=None, repr=False, compare=False)
 
     @property
     def total_params(self) -> int:

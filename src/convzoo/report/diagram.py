@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from convzoo.inspect.table import lecture_names
 from convzoo.inspect.trace import LayerRecord, TraceResult
 from convzoo.report.graph import Block, Item, Node, Stage, figure_of, walk
 from convzoo.report.scene import Group, Line, Polygon, Rect, Scene, Text
@@ -91,7 +92,7 @@ def node_label(node: Node) -> tuple[str, str]:
         if m.kind != "view"
     ]
     notes = [n for n in dict.fromkeys(notes) if n]
-    if notes and len(head) + 3 * len(notes) < 26:
+    if notes and len(head) + sum(len(n) + 3 for n in notes) <= 24:
         head += " + " + " + ".join(notes)
     return head, hwc(node.rows[-1].output_shape)
 
@@ -338,16 +339,16 @@ def _towers(rows: list[LayerRecord]) -> list[int]:
     return towers
 
 
-def _lecture_label(r: LayerRecord, i: int, family: str) -> str:
-    if family == "lenet":
-        letter = {"conv": "C", "linear": "F"}.get(r.kind, "S")
-        return f"{letter}{i}"
-    return r.name
-
-
 def layered_scene(trace: TraceResult, title: str = "", family: str = "") -> Scene:
-    """Feature maps as stacks, left to right (LeNet-5, AlexNet, VGG), with the towers."""
-    nodes = [n for s in figure_of(trace) for n in walk(s.items)]
+    """Feature maps as stacks, left to right (LeNet-5, AlexNet, VGG), with the towers; each
+    layer labelled with its lecture name (C1, conv1, conv3-64) where the family has them."""
+    names = lecture_names(trace.records, family)
+    nodes = [
+        n
+        for s in figure_of(trace)
+        for n in walk(s.items)
+        if not (n.main.kind == "avgpool" and n.main.input_shape == n.main.output_shape)
+    ]
     rows = [n.rows[-1] if n.main.kind != "input" else n.main for n in nodes]
     mains = [n.main for n in nodes]
     towers = _towers(mains)
@@ -358,7 +359,7 @@ def layered_scene(trace: TraceResult, title: str = "", family: str = "") -> Scen
     mid = height / 2 + 10
     block = 0
     prev_right: float | None = None
-    for i, (node, r, t) in enumerate(zip(nodes, rows, towers, strict=True)):
+    for node, r, t in zip(nodes, rows, towers, strict=True):
         main = node.main
         shape = r.output_shape
         if len(shape) == 4:
@@ -385,8 +386,8 @@ def layered_scene(trace: TraceResult, title: str = "", family: str = "") -> Scen
                         color="#374151",
                     )
                 )
-            label = _lecture_label(main, i, family) if main.kind != "input" else "input"
-            g.add(Text(x + (side + depth) / 2, min(tops) - 10, label, size=11, weight="bold"))
+            label = names.get(main.name, main.name) if main.kind != "input" else "input"
+            g.add(Text(x + (side * 0.35 + depth) / 2, 40, label, size=11, weight="bold"))
             right = x + side * 0.35 + depth
             width = side * 0.35 + depth
             if main.kind in ("maxpool", "avgpool"):
@@ -398,13 +399,7 @@ def layered_scene(trace: TraceResult, title: str = "", family: str = "") -> Scen
             g = Group(cls=f"layer {main.kind}", name=main.name, title=f"{main.name}: {n}")
             g.add(
                 Rect(x, mid - tall / 2, bar, tall, fill="#dcfce7", stroke="#15803d", rx=2),
-                Text(
-                    x + bar / 2,
-                    mid - tall / 2 - 10,
-                    _lecture_label(main, i, family),
-                    size=11,
-                    weight="bold",
-                ),
+                Text(x + bar / 2, 40, names.get(main.name, main.name), size=11, weight="bold"),
                 Text(x + bar / 2, mid + tall / 2 + 14, str(n), size=10, color="#374151"),
             )
             right = x + bar
@@ -417,7 +412,7 @@ def layered_scene(trace: TraceResult, title: str = "", family: str = "") -> Scen
     scene.width = x + 10
     scene.height = height + 60
     if title:
-        scene.add(Text(scene.width / 2, 22, title, size=14, weight="bold"))
+        scene.add(Text(16, 20, title, size=14, weight="bold", anchor="start"))
     return scene
 
 

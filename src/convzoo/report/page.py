@@ -29,7 +29,7 @@ from torch import nn
 from convzoo.errors import ConvzooError
 from convzoo.inspect import summarize
 from convzoo.inspect.table import SummaryTable, html_table, human, human_bytes
-from convzoo.inspect.trace import TraceResult, trace
+from convzoo.inspect.trace import TraceResult
 from convzoo.io import write_text
 from convzoo.report.diagram import hwc, stage_scenes
 from convzoo.report.scene import to_svg
@@ -319,7 +319,8 @@ def _network_page(src: Source, input_size: Any, audit: bool) -> str:
     assert src.model is not None
     size = input_size if input_size is not None else src.input_size
     table = summarize(src.model, size)
-    result = trace(src.model, table.input_shape, model_name=src.name)
+    result = table.trace
+    assert result is not None
     sections = [
         f"<h1>{esc(src.label)}</h1>",
         f'<p class="muted">input {esc("×".join(map(str, table.input_shape[1:])))}'
