@@ -58,6 +58,12 @@ def _input_shape(
     chans = in_chans if in_chans is not None else (int(default[0]) if len(default) == 3 else 3)
     if side_only and len(default) == 3:  # a square image with the network's channels
         size = (chans, size[0], size[0])
+    elif isinstance(input_size, str) and len(size) != len(default):
+        raise ConvzooError(
+            f"input size {input_size!r} has {len(size)} dimension(s), the network takes "
+            f"{len(default)} ({'x'.join(map(str, default))}): write all of them, e.g. "
+            f"{'x'.join(map(str, default))}, or one side, e.g. {default[-1]}"
+        )
     if not size or any(s < 1 for s in size):
         raise ConvzooError(f"bad input size {input_size!r}: every dimension must be positive")
     if not isinstance(batch_size, int) or batch_size < 1:
