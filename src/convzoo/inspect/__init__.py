@@ -41,6 +41,7 @@ def _input_shape(
     if input_size is None:
         input_size = default
     # "224" or 224 on its own is one side (a tuple of one number is a 1-D input, as given)
+    text = input_size if isinstance(input_size, str) else None
     side_only = isinstance(input_size, int) or (
         isinstance(input_size, str) and input_size.strip().isdigit()
     )
@@ -58,9 +59,9 @@ def _input_shape(
     chans = in_chans if in_chans is not None else (int(default[0]) if len(default) == 3 else 3)
     if side_only and len(default) == 3:  # a square image with the network's channels
         size = (chans, size[0], size[0])
-    elif isinstance(input_size, str) and len(size) != len(default):
+    elif text is not None and len(size) != len(default):
         raise ConvzooError(
-            f"input size {input_size!r} has {len(size)} dimension(s), the network takes "
+            f"input size {text!r} has {len(size)} dimension(s), the network takes "
             f"{len(default)} ({'x'.join(map(str, default))}): write all of them, e.g. "
             f"{'x'.join(map(str, default))}, or one side, e.g. {default[-1]}"
         )
