@@ -142,19 +142,7 @@ DEFAULT_COLUMNS = tuple(COLUMNS)
 # The text renderer shows the lecture's names only when asked (``lecture_names=True``).
 TEXT_HIDDEN = ("lecture",)
 # The columns of the LaTeX table: those that fit the text width of an A4 page in footnotesize.
-LATEX_COLUMNS = (
-    "index",
-    "name",
-    "type",
-    "output",
-    "kernel",
-    "stride",
-    "pad",
-    "groups",
-    "params",
-    "macs",
-    "rf",
-)
+LATEX_COLUMNS = ("index", "name", "output", "kernel", "stride", "pad", "groups", "params", "macs")
 
 
 @dataclass(frozen=True)
@@ -447,14 +435,13 @@ def _lenet_names(rows: list[LayerRecord]) -> dict[str, str]:
 
 def _alexnet_names(rows: list[LayerRecord]) -> dict[str, str]:
     names: dict[str, str] = {}
-    counts = {"conv": 0, "pool": 0}
+    counts = {"conv": 0}
     for r in rows:
         if r.kind == "conv":
             counts["conv"] += 1
             names[r.name] = f"conv{counts['conv']}"
-        elif r.kind == "maxpool":
-            counts["pool"] += 1
-            names[r.name] = f"maxpool{counts['pool']}"
+        elif r.kind == "maxpool":  # numbered by the conv before it, as the lecture does
+            names[r.name] = f"maxpool{counts['conv']}"
         elif r.kind == "linear":
             counts["conv"] += 1
             names[r.name] = f"fc{counts['conv']}"
@@ -523,8 +510,9 @@ def _resnet_names(rows: list[LayerRecord]) -> dict[str, str]:
                 continue
             counts[stage] = counts.get(stage, 0) + 1
             names[r.name] = f"conv{stage}-{counts[stage]}"
-        elif r.kind in (*_MAIN_KINDS,):
-            names[r.name] = r.name.split(".")[0]
+        elif r.kind in _MAIN_KINDS:
+            head = r.name.split(".")[0]
+            names[r.name] = "avg pool" if r.kind == "avgpool" else head
     return names
 
 
@@ -767,14 +755,15 @@ LATEX_ROWS_PER_PAGE = 50
 def render_latex(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
     """``table`` floats of at most :data:`LATEX_ROWS_PER_PAGE` rows each (a deep network
     continues over several, "continued" in their captions), in ``\\footnotesize`` with narrow
-    column gaps: :data:`LATEX_COLUMNS` fit the text width and the rows the text height of an A4
-    page with the default margins (a test measures the width). Needs no package."""
+    column gaps: :data:`LATEX_COLUMNS` (MACs abbreviated) fit the text width of an A4 page
+    with 2.5 cm margins (455 pt; a test measures every row) and the rows its text height.
+    Needs no package."""
     spec = "".join("r" if COLUMNS[c].numeric else "l" for c in cols)
     head = " & ".join(_tex(COLUMNS[c].title) for c in cols) + r" \\"
     lines = []
     for row in _cells(t, cols):
         vals = [
-            f"{v:,}" if isinstance(v, int) and c != "index" else v
+            human(v) if c == "macs" else f"{v:,}" if isinstance(v, int) and c != "index" else v
             for c, v in zip(cols, row, strict=True)
         ]
         lines.append(" & ".join(_tex(v) for v in vals) + r" \\")
