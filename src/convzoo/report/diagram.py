@@ -239,7 +239,7 @@ def _block_title(b: Block) -> tuple[str, str]:
         return f"{b.name} (inception)", "four branches and a depth-concat"
     if b.kind == "residual":
         convs = sum(1 for n in b.nodes() if n.main.kind == "conv" and not n.main.shortcut)
-        what = "bottleneck" if convs - (1 if b.projection else 0) >= 3 else "basic block"
+        what = "bottleneck" if convs >= 3 else "basic block"
         short = "projection shortcut" if b.projection else "identity shortcut"
         return f"{b.name} ({what})", short
     return b.name, b.kind
