@@ -43,7 +43,7 @@ CSS = """
 :root { --fg: #111827; --muted: #6b7280; --line: #e5e7eb; }
 * { box-sizing: border-box; }
 body { font-family: system-ui, -apple-system, "DejaVu Sans", sans-serif; color: var(--fg);
-       margin: 0 auto; padding: 1.2em 2em; max-width: 1280px; overflow-x: hidden; }
+       margin: 0 auto; padding: 1.2em 2em; max-width: 1280px; }
 h1 { font-size: 1.6em; margin: 0.2em 0; } h2 { font-size: 1.25em; margin-top: 1.6em;
      border-bottom: 1px solid var(--line); padding-bottom: 0.2em; }
 .muted { color: var(--muted); }
