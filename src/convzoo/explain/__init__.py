@@ -250,9 +250,9 @@ def filter_grid(model: nn.Module, layer: str | None = None) -> tuple[bytes, str]
     conv = model.get_submodule(name) if name in dict(model.named_modules()) else None
     if not isinstance(conv, nn.modules.conv._ConvNd) or conv.weight.dim() != 4:
         raise ExplainError(f"{name!r} is not a 2-D conv layer of the network")
-    w = conv.weight.detach().float().cpu()
-    if w.is_meta:
+    if conv.weight.is_meta:
         raise ExplainError("the network has no weights (built on the meta device)")
+    w = conv.weight.detach().float().cpu()
     w = w[:96]
     if w.shape[1] == 3:
         tiles = w.permute(0, 2, 3, 1)
