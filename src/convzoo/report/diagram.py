@@ -374,7 +374,7 @@ def layered_scene(trace: TraceResult, title: str = "", family: str = "") -> Scen
             g = Group(cls=f"layer {main.kind}", name=main.name, title=f"{main.name}: {hwc(shape)}")
             tops = []
             for k in range(t):
-                cy = mid if t == 1 else mid + (k - 0.5) * (side + 40)
+                cy = mid if t == 1 else mid + (k - 0.5) * (side + 60)
                 _cuboid(g, x, cy - side / 2, side, depth, colour)
                 tops.append(cy - side / 2)
                 g.add(
@@ -403,7 +403,7 @@ def layered_scene(trace: TraceResult, title: str = "", family: str = "") -> Scen
                 Text(x + bar / 2, mid + tall / 2 + 14, str(n), size=10, color="#374151"),
             )
             right = x + bar
-            width = bar
+            width = bar + 28  # room for labels such as FC-4096 beside the next bar
         if prev_right is not None:
             g.children.insert(0, Line([(prev_right + 4, mid), (x - 4, mid)], color="#9ca3af"))
         scene.add(g)
