@@ -120,8 +120,8 @@ def test_draw_svg_and_png(tmp_path) -> None:
 
 
 def test_report_sections_and_self_containment(tmp_path) -> None:
-    page = report_html("resnet18")
-    for section in ('id="diagram"', 'id="charts"', 'id="table"', 'id="audit"'):
+    page = report_html("resnet18", audit=False)
+    for section in ('id="diagram"', 'id="charts"', 'id="table"'):
         assert section in page
     assert page.count('class="block residual') == 8
     assert "11,689,512" in page  # the total, as torchvision's resnet18 has
@@ -129,8 +129,14 @@ def test_report_sections_and_self_containment(tmp_path) -> None:
     assert "<script" not in page and "<link" not in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in page
-    assert main(["report", "resnet18", "-o", str(tmp_path / "r.html"), "--no-audit"]) == 0
-    assert 'id="audit"' not in (tmp_path / "r.html").read_text()
+    assert 'id="audit"' not in page
+
+
+def test_report_holds_the_audit_where_a_published_table_exists(tmp_path) -> None:
+    assert main(["report", "alexnet", "-o", str(tmp_path / "a.html")]) == 0
+    page = (tmp_path / "a.html").read_text()
+    assert 'id="audit"' in page and "AlexNet Network - Structural Details" in page
+    assert 'id="audit"' not in report_html("torchvision:resnet18")  # no published table
 
 
 def test_report_of_torchvision_and_of_a_module() -> None:
