@@ -74,6 +74,17 @@ def test_every_row_is_drawn_once() -> None:
         assert sorted(drawn[1:]) == sorted(r.name for r in result.records), name
 
 
+def test_a_densenet_is_drawn_whole() -> None:
+    """Not series-parallel (each layer reads all before it): drawn as a series, every row."""
+    from torchvision.models import get_model
+
+    with torch.device("meta"):
+        model = get_model("densenet121")
+    result = trace(model, (1, 3, 224, 224))
+    drawn = [r.name for s in figure_of(result) for n in walk(s.items) for r in n.rows]
+    assert sorted(drawn[1:]) == sorted(r.name for r in result.records)
+
+
 def test_svg_is_well_formed_and_names_the_blocks() -> None:
     svg = to_svg(diagram("resnet50", look="blocks"))
     root = ET.fromstring(svg)

@@ -273,5 +273,13 @@ def _named(group: list[Item]) -> Stage:
 
 
 def figure_of(trace: TraceResult) -> list[Stage]:
-    """The stages of the figure of a traced network."""
-    return split_stages(decompose(build_nodes(trace)))
+    """The stages of the figure of a traced network.
+
+    A graph that is not series-parallel (DenseNet, where every layer reads all the layers
+    before it) cannot be drawn as branches and joins; it is drawn as the series of its layers
+    in the order they ran, so that no layer is left out."""
+    nodes = build_nodes(trace)
+    items = decompose(nodes)
+    if len(walk(items)) < len(nodes):
+        items = list(nodes)
+    return split_stages(items)
