@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from convzoo.cli import main
 
 
@@ -69,6 +71,7 @@ def test_summary_lecture_names_and_one_side_input(capsys) -> None:
     assert "(N, 224, H, W)" not in err and "3x224x224" in err
 
 
+@pytest.mark.slow
 def test_summary_follows_the_terminals_width(tmp_path) -> None:
     """In a real terminal (a pty) of 150 columns the table is wider than 100 columns."""
     import os
