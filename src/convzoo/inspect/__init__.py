@@ -17,7 +17,7 @@ from torch import nn
 
 from convzoo.errors import ConvzooError
 from convzoo.inspect.table import FORMATS, SummaryTable, Totals, build_table, lecture_names
-from convzoo.inspect.trace import LayerRecord, TraceError, trace
+from convzoo.inspect.trace import LayerRecord, TraceError, meta_build, trace
 
 __all__ = [
     "FORMATS",
@@ -111,7 +111,7 @@ def summarize(
                 model_kwargs["in_chans"] = c
         # the card's class count (LeNet-5: 10), not create_model's default of 1000
         model_kwargs.setdefault("num_classes", card.num_classes)
-        with torch.device("meta"):
+        with meta_build():
             model = create_model(model_or_name, **model_kwargs)
     elif isinstance(model_or_name, nn.Module):
         if model_kwargs:

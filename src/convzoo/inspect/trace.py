@@ -25,8 +25,9 @@ an inception module meet at their ``cat``, a residual block's shortcut at its ``
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -560,15 +561,31 @@ class _Tracer(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        frame = self.stack[-1] if self.stack else None
+        out = _shortcut(func, args, kwargs)
+        if out is None and frame is not None and frame.kind == "act" and func in _ACTIVATIONS:
+            x = args[0] if args else None
+            if isinstance(x, Tensor) and x.is_meta:
+                # an activation keeps its input's shape (its meta kernel can be as slow as
+                # batch norm's); an in-place one gives its input back
+                out = x if getattr(frame.module, "inplace", False) else torch.empty_like(x)
+        if out is not None:
+            if self.stack and self.stack[-1].kind not in (None, "custom"):
+                return out
+            return self._record(func, args, kwargs, out)
         if self.stack and self.stack[-1].kind not in (None, "custom"):
             # inside a known leaf module: its forward hook counts it as one row
             return func(*args, **kwargs)
+        return self._record(func, args, kwargs, None)
+
+    def _record(self, func: Any, args: tuple, kwargs: dict, made: Tensor | None) -> Any:
+        """Run (or take the ``made`` result of) a functional operator and record its row."""
         global _FUNCTIONS
         if _FUNCTIONS is None:
             _FUNCTIONS = _handlers()
         handler = _FUNCTIONS.get(func)
         self.current_op = getattr(func, "__name__", repr(func))
-        result = func(*args, **kwargs)
+        result = made if made is not None else func(*args, **kwargs)
         out = _first_tensor(result)
         if out is None or not args:
             return result
@@ -635,6 +652,93 @@ class _Tracer(TorchFunctionMode):
             )
         )
         return result
+
+
+_ADAPTIVE_AVG = {F.adaptive_avg_pool1d: 1, F.adaptive_avg_pool2d: 2, F.adaptive_avg_pool3d: 3}
+# elementwise functions (not in place) whose meta kernels are Python references
+_UNARY = {torch.tanh, Tensor.tanh, torch.sigmoid, Tensor.sigmoid, F.gelu, F.silu, F.elu}
+# what the forward of an activation module calls (shape kept; given back when in place)
+_ACTIVATIONS = {
+    *_UNARY,
+    F.relu,
+    F.relu6,
+    F.leaky_relu,
+    F.hardtanh,
+    F.hardswish,
+    F.hardsigmoid,
+    F.prelu,
+    F.softmax,
+    F.log_softmax,
+    torch.relu,
+    torch.relu_,
+}
+
+
+def _shortcut(func: Any, args: tuple, kwargs: dict) -> Tensor | None:
+    """The output of an operator whose meta kernel is a slow Python decomposition, made
+    directly from the shapes (batch norm keeps its input's; an adaptive average pool has the
+    size it is asked for; a linear layer changes the last dimension). Their first call would
+    import torch._dynamo (about a second; five on a loaded machine), and each call costs as
+    much as a conv's."""
+    x = args[0] if args else None
+    if not isinstance(x, Tensor) or not x.is_meta:
+        return None
+    if func is F.batch_norm or func in _UNARY:
+        return torch.empty_like(x)
+    if func is F.linear and len(args) > 1 and isinstance(args[1], Tensor):
+        return x.new_empty((*x.shape[:-1], args[1].shape[0]))
+    n = _ADAPTIVE_AVG.get(func)
+    if n is not None:
+        size = _arg(args, kwargs, 1, "output_size", None)
+        size = costs._pair(size, n) if not isinstance(size, (list, tuple)) else size
+        lead = tuple(x.shape[: x.dim() - n])
+        spatial = tuple(
+            x.shape[x.dim() - n + i] if s is None else int(s) for i, s in enumerate(size)
+        )
+        return x.new_empty(lead + spatial)
+    return None
+
+
+class _NoInitOnMeta(TorchFunctionMode):
+    """In-place operators on meta tensors (``normal_``, ``uniform_``, ``zero_``...) return
+    their tensor untouched: a meta tensor has no data to fill, and the meta kernels of the
+    random initialisers are Python decompositions whose first call imports torch._dynamo
+    (about a second; five under load), the largest cost of building a network on meta."""
+
+    _KEEP_SHAPE_EXCEPT = (
+        "resize_",
+        "resize_as_",
+        "set_",
+        "as_strided_",
+        "squeeze_",
+        "unsqueeze_",
+        "transpose_",
+        "t_",
+        "swapdims_",
+        "swapaxes_",
+    )
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        # torch.nn.init's functions pass their tensor by keyword
+        target = args[0] if args else kwargs.get("tensor")
+        if (
+            name.endswith("_")
+            and not name.startswith("_")
+            and name not in self._KEEP_SHAPE_EXCEPT
+            and isinstance(target, Tensor)
+            and target.is_meta
+        ):
+            return target
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def meta_build() -> Iterator[None]:
+    """Build a network inside this block: on the meta device, its initialisers skipped."""
+    with torch.device("meta"), _NoInitOnMeta():
+        yield
 
 
 def _rf_max(rfs: list) -> tuple[tuple[int, ...], tuple[int, ...]]:

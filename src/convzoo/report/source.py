@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from convzoo.errors import ConvzooError
+from convzoo.inspect.trace import meta_build
 from convzoo.registry import create_model, list_models, model_card
 
 TORCHVISION = "torchvision:"
@@ -54,7 +54,7 @@ def _checkpoint_meta(path: Path) -> tuple[dict[str, Any], Path] | None:
 
 
 def _build_on_meta(builder: Callable[[], nn.Module]) -> nn.Module:
-    with torch.device("meta"):
+    with meta_build():
         return builder()
 
 
