@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from convzoo.cli import main
 
 
@@ -57,3 +59,48 @@ def test_audit_command(capsys) -> None:
     assert main(["audit", "--list"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 9
     assert main(["audit", "lenet5", "--against", "lecture"]) == 2
+
+
+def test_summary_lecture_names_and_one_side_input(capsys) -> None:
+    assert main(["summary", "vgg16", "--input", "224", "--lecture-names", "--width", "160"]) == 0
+    out = capsys.readouterr().out
+    assert "input 3x224x224" in out.splitlines()[0]
+    assert "lecture" in out.splitlines()[1] and "conv3-64" in out and "FC-4096" in out
+    assert main(["summary", "vgg16", "--input", "224x224"]) == 2
+    err = capsys.readouterr().err
+    assert "(N, 224, H, W)" not in err and "3x224x224" in err
+
+
+@pytest.mark.slow
+def test_summary_follows_the_terminals_width(tmp_path) -> None:
+    """In a real terminal (a pty) of 150 columns the table is wider than 100 columns."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    src = os.path.join(os.path.dirname(__file__), "..", "src")
+    env = {**os.environ, "COLUMNS": "150", "PYTHONPATH": os.path.abspath(src)}
+    primary, secondary = pty.openpty()
+    proc = subprocess.run(
+        [sys.executable, "-m", "convzoo", "summary", "resnet18"],
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=300,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(primary)
+    assert proc.returncode == 0, proc.stderr
+    lines = b"".join(chunks).decode().splitlines()
+    widest = max(len(line.rstrip("\r")) for line in lines)
+    assert 100 < widest <= 150

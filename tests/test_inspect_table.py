@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -191,3 +192,104 @@ def test_markdown_of_a_tiny_network_computed_by_hand() -> None:
     # params 2*9+2 = 20 and 32*3+3 = 99 (x 4 B = 476 B); activations 128+128+32+3 = 291 floats
     # (the flatten is a view) = 1,164 B; receptive fields 3 and 3 + (2-1) x 1 = 4.
     assert md == expected
+
+
+# --- issue 12, section 5: the text summary for students, notebooks ---------------------------
+
+
+def _lecture_layer_column(table_file: str) -> list[str]:
+    from importlib import resources
+
+    text = resources.files("convzoo").joinpath(f"inspect/references/{table_file}").read_text()
+    return [r["layer"] for r in csv.DictReader(io.StringIO(text)) if r["layer"] != "Total"]
+
+
+@pytest.mark.parametrize(
+    ("name", "table_file"),
+    [("resnet18", "lecture_resnet18.csv"), ("alexnet", "lecture_alexnet.csv")],
+)
+def test_lecture_names_are_the_lecture_tables_names(name: str, table_file: str) -> None:
+    # the transcribed lecture tables are the independent reference
+    t = summarize(name, convention="lecture")
+    names = [t.lecture.get(r.name, "") for r in t.rows]
+    assert [n for n in names if n] == _lecture_layer_column(table_file)
+
+
+def test_lecture_names_of_lenet_vgg_googlenet() -> None:
+    lenet = summarize("lenet5")
+    assert sorted(lenet.lecture.values()) == sorted(["C1", "S2", "C3", "S4", "C5", "F6", "OUTPUT"])
+    vgg = summarize("vgg16").lecture
+    assert vgg["features.0"] == "conv3-64" and vgg["classifier.6"] == "FC-1000"
+    g = summarize("googlenet").lecture
+    assert g["inception3a.branch2.0.conv"] == "3a #3x3 reduce"
+    assert g["inception3a.branch4.1.conv"] == "3a pool proj"
+    text = summarize("lenet5").render("text", lecture_names=True)
+    assert "lecture" in text.splitlines()[1] and " C3 " in text
+
+
+def test_text_keeps_the_type_column_at_100_columns() -> None:
+    for name in ("vgg16", "resnet50", "googlenet"):
+        lines = summarize(name).render("text").splitlines()
+        assert "type" in lines[1].split(), name
+        assert "Conv2d" in "\n".join(lines), name
+
+
+def test_groups_column_shows_alexnets_two_towers() -> None:
+    rows = list(csv.DictReader(io.StringIO(summarize("alexnet_2012").render("csv"))))
+    groups = [int(r["groups"]) for r in rows if r["type"] == "Conv2d"]
+    assert groups == [1, 2, 1, 2, 2]  # conv2, conv4, conv5 in two towers (the paper's Fig. 2)
+    text = summarize("alexnet_2012").render("text", width=140)
+    assert "groups" in text.splitlines()[1]
+
+
+def test_width_follows_the_terminal() -> None:
+    wide = summarize("resnet18").render("text", width=180)
+    assert max(len(line) for line in wide.splitlines()) > 100
+    assert "left out" not in wide
+
+
+def test_input_of_one_side_is_the_networks_channels() -> None:
+    assert summarize("vgg16", input_size="224").input_shape == (1, 3, 224, 224)
+    assert summarize("lenet5", input_size=32).input_shape == (1, 1, 32, 32)
+    with pytest.raises(ConvzooError, match="2 dimension"):
+        summarize("vgg16", input_size="224x224")
+
+
+@pytest.mark.slow
+def test_latex_fits_the_text_width_of_an_a4_page() -> None:
+    """Measured with DejaVu Sans (wider than Computer Modern) at LaTeX's footnotesize (8 pt)
+    by matplotlib's font metrics: every row, cells plus 2 x 3 pt column gaps, within the text
+    width of an A4 page with 2.5 cm margins (597.5 pt - 2 x 71.1 pt = 455 pt,
+    ``usepackage[a4paper,margin=2.5cm]{geometry}``)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    font = FontProperties(family="DejaVu Sans", size=8)
+    measure = TextToPath()
+
+    def width(s: str) -> float:
+        s = re.sub(r"\\textbf\{(.*)\}", r"\1", s).replace("\\", "")
+        return measure.get_text_width_height_descent(s, font, ismath=False)[0] if s else 0.0
+
+    for name in ("resnet152", "googlenet", "vgg19_bn", "alexnet_2012"):
+        tex = summarize(name).render("latex")
+        lines = [ln for ln in tex.splitlines() if ln.endswith(r"\\") and "&" in ln]
+        cols = [ln[:-2].split(" & ") for ln in lines]
+        n = len(cols[0])
+        col_w = [max(width(c[i]) for c in cols) for i in range(n)]
+        assert sum(col_w) + 6 * n <= 455, (name, sum(col_w) + 6 * n)
+        rows_per_float = [
+            sum(1 for ln in part.splitlines() if ln.endswith(r"\\"))
+            for part in tex.split(r"\begin{table}")[1:]
+        ]
+        assert max(rows_per_float) <= 53  # 50 rows, the header and the total: one A4 page
+
+
+def test_notebook_face_of_a_table() -> None:
+    t = summarize("vgg16")
+    assert len(repr(t)) < 120 and "138,357,544" in repr(t)
+    page = t._repr_html_()
+    assert page.count("<tr") == len(t.rows) + 1 and "position:sticky" in page
+    frame = t.to_pandas()
+    assert len(frame) == len(t.rows) and int(frame["params"].sum()) == t.total_params
+    assert list(frame.columns) == list(t.columns)

@@ -25,6 +25,10 @@ COMMANDS = (
     "bench",
     "plot",
     "export",
+    "report",
+    "draw",
+    "explain",
+    "filters",
 )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from convzoo.io import write_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "multiply-adds (MACs; FLOPs = 2 x MACs), receptive field.",
     )
     p.add_argument("name", help="a registered network (see `convzoo list`)")
-    p.add_argument("--input", metavar="CxHxW", help="input size, default the model card's")
+    p.add_argument(
+        "--input",
+        metavar="CxHxW",
+        help="input size, default the model card's; one number (224) is a square image with "
+        "the network's channels",
+    )
     p.add_argument("--batch-size", type=int, default=1, help="batch size (activation memory)")
     p.add_argument("--format", default="text", choices=FORMATS, help="output format")
     p.add_argument("--depth", type=int, help="merge layers deeper than N into their block")
@@ -36,7 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="'lecture': conv layers with biases, no batch norm, no projection shortcuts",
     )
     p.add_argument("--num-classes", type=int, help="classes of the classifier (default: card's)")
-    p.add_argument("--width", type=int, help="terminal width for --format text (default: 100)")
+    p.add_argument(
+        "--width",
+        type=int,
+        help="width for --format text (default: the terminal's; 100 in a pipe or a file)",
+    )
+    p.add_argument(
+        "--lecture-names",
+        action="store_true",
+        help="show the lecture's layer names (C1, conv3-64, 3a #3x3 reduce, conv2-1) beside "
+        "the module paths",
+    )
     p.add_argument("-o", "--output", help="write to this file instead of printing")
     p.set_defaults(func=run)
 
@@ -55,19 +70,17 @@ def run(args: argparse.Namespace) -> int:
         depth=args.depth,
         **kwargs,
     )
-    # a terminal narrower than 100 columns gets a narrower table; a pipe or a file gets 100
+    # the table follows the terminal's width, narrower or wider; a pipe or a file gets 100
     tty = not args.output and sys.stdout.isatty()
-    width = args.width or (min(100, shutil.get_terminal_size().columns) if tty else 100)
-    text = table.render(args.format, columns=columns, width=max(40, width))
+    width = args.width or (shutil.get_terminal_size().columns if tty else 100)
+    text = table.render(
+        args.format, columns=columns, width=max(40, width), lecture_names=args.lecture_names
+    )
     if args.output:
         path = Path(args.output)
         if not path.parent.is_dir():
             raise FileNotFoundError(f"no directory {path.parent} to write {path.name} into")
-        # temp file then rename: a half-written table never replaces a good one
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_text(path, text)  # atomic: a half-written table never replaces a good one
         print(f"wrote {path} ({args.format})", file=sys.stderr)
     else:
         sys.stdout.write(text)

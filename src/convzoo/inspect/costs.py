@@ -64,7 +64,7 @@ ZERO_COST = (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.AlphaDropout, nn.Flatten
 
 
 def _pair(v: int | Sequence[int], n: int = 2) -> tuple[int, ...]:
-    if isinstance(v, (list, tuple)):
+    if isinstance(v, Sequence):
         return tuple(int(x) for x in v)
     return (int(v),) * n
 
@@ -175,14 +175,15 @@ def module_macs(
 ) -> int:
     """The MACs of one call of a known leaf module (see the table in this module's docstring)."""
     if kind == "conv":
-        return conv_macs(out_shape, module.in_channels, module.groups, module.kernel_size)
+        conv: nn.modules.conv._ConvNd = module  # type: ignore[assignment]  # module_kind said so
+        return conv_macs(out_shape, conv.in_channels, conv.groups, conv.kernel_size)
     if kind == "linear":
-        return linear_macs(in_shape, module.out_features)
+        return linear_macs(in_shape, int(getattr(module, "out_features")))  # noqa: B009
     if kind in POOL_KINDS:
         kernel, _, _, _ = module_geometry(module, in_shape, out_shape)
-        return pool_macs(out_shape, kernel)
+        return pool_macs(out_shape, kernel or ())
     if kind == "lrn":
-        return lrn_macs(out_shape, module.size)
+        return lrn_macs(out_shape, int(getattr(module, "size")))  # noqa: B009
     if kind in ("batchnorm", "act"):
         return elementwise_macs(out_shape)
     return 0
@@ -191,7 +192,7 @@ def module_macs(
 def lecture_params(kind: str, module: nn.Module | None, params: int) -> int:
     """Parameters as the lecture counts them: a conv always has a bias (``+ C_out``)."""
     if kind == "conv" and module is not None and getattr(module, "bias", None) is None:
-        return params + module.out_channels
+        return params + int(getattr(module, "out_channels"))  # noqa: B009
     return params
 
 

@@ -1,10 +1,16 @@
 """The structural-details table: rows from the tracer, totals computed from the rows, renderers.
 
 Renderers only format: every number they print is a field of a :class:`LayerRecord` or of
-:class:`Totals`. Formats: ``text`` (a 100-column terminal; columns dropped by priority rather
-than overflowing), ``md`` (like the lecture's tables), ``csv``, ``json`` (schema
-``convzoo.summary/1``, documented in ``docs/structural-tables.md``), ``latex`` and ``html`` (a
-standalone page).
+:class:`Totals`. Formats: ``text`` (the terminal's width, 100 columns in a pipe; columns dropped
+by priority rather than overflowing, the layer's type among the last to go), ``md`` (like the
+lecture's tables), ``csv``, ``json`` (schema ``convzoo.summary/1``, documented in
+``docs/structural-tables.md``), ``latex`` (``table`` floats of 50 rows in ``\footnotesize``,
+the columns that fit an A4 page's text width) and ``html`` (a standalone page; in Jupyter a
+table shows itself as HTML through ``_repr_html_``).
+
+The ``lecture`` column holds the names the lecture and the papers give the layers (LeNet-5's
+C1, S2 ... F6, AlexNet's conv1 ... fc8, VGG's conv3-64, GoogLeNet's "#3x3 reduce", ResNet's
+conv2-1): computed from the rows by :func:`lecture_names`, never typed per network.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import csv
 import html
 import io
 import json
+import re
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -89,22 +96,25 @@ COLUMNS: dict[str, Column] = {
     for c in (
         Column("index", "#", lambda r, t: r.index if r.index is not None else "", 0, True),
         Column("name", "layer", lambda r, t: r.name, 0),
-        Column("type", "type", lambda r, t: r.type, 4),
-        Column("input", "input", lambda r, t: _input_text(r), 1),
+        Column("lecture", "lecture", lambda r, t: t.lecture.get(r.name, ""), 1),
+        # the type survives longer than the input (the row above shows it as its output)
+        Column("type", "type", lambda r, t: r.type, 1),
+        Column("input", "input", lambda r, t: _input_text(r), 2),
         Column("output", "output", lambda r, t: _hwc(r.output_shape), 0),
         Column("kernel", "kernel", lambda r, t: _kernel_text(r.kernel), 1),
-        Column("stride", "stride", lambda r, t: _pair_text(r.stride), 2),
-        Column("pad", "pad", lambda r, t: _pair_text(r.padding), 2),
-        Column("in", "in", lambda r, t: "" if r.in_channels is None else r.in_channels, 4, True),
+        Column("stride", "stride", lambda r, t: _pair_text(r.stride), 3),
+        Column("pad", "pad", lambda r, t: _pair_text(r.padding), 3),
+        Column("groups", "groups", lambda r, t: r.groups if r.kind == "conv" else "", 5, True),
+        Column("in", "in", lambda r, t: "" if r.in_channels is None else r.in_channels, 5, True),
         Column(
-            "out", "out", lambda r, t: "" if r.out_channels is None else r.out_channels, 4, True
+            "out", "out", lambda r, t: "" if r.out_channels is None else r.out_channels, 5, True
         ),
         Column("params", "params", lambda r, t: r.params, 0, True, lambda v: f"{v:,}"),
         Column(
             "params_pct",
             "params %",
             lambda r, t: round(_pct(r.params, t.totals.params), 2),
-            5,
+            6,
             True,
             lambda v: f"{v:.1f}",
         ),
@@ -113,7 +123,7 @@ COLUMNS: dict[str, Column] = {
             "macs_pct",
             "MACs %",
             lambda r, t: round(_pct(r.macs, t.totals.macs), 2),
-            5,
+            6,
             True,
             lambda v: f"{v:.1f}",
         ),
@@ -121,14 +131,18 @@ COLUMNS: dict[str, Column] = {
             "activations",
             "activations",
             lambda r, t: r.activations * 1,
-            6,
+            7,
             True,
             lambda v: human(v),
         ),
-        Column("rf", "RF", lambda r, t: _pair_text(r.receptive_field), 3),
+        Column("rf", "RF", lambda r, t: _pair_text(r.receptive_field), 4),
     )
 }
 DEFAULT_COLUMNS = tuple(COLUMNS)
+# The text renderer shows the lecture's names only when asked (``lecture_names=True``).
+TEXT_HIDDEN = ("lecture",)
+# The columns of the LaTeX table: those that fit the text width of an A4 page in footnotesize.
+LATEX_COLUMNS = ("index", "name", "output", "kernel", "stride", "pad", "groups", "params", "macs")
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,10 @@ class SummaryTable:
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     unused: dict[str, int] = field(default_factory=dict)
     output_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    # row name -> the name the lecture or the paper gives the layer (see lecture_names)
+    lecture: dict[str, str] = field(default_factory=dict)
+    # the trace the table was built from (its rows carry the data flow the diagrams draw)
+    trace: TraceResult | None = field(default=None, repr=False, compare=False)
 
     @property
     def total_params(self) -> int:
@@ -187,15 +205,63 @@ class SummaryTable:
         return [r for r in self.rows if r.index is not None]
 
     def render(
-        self, fmt: str = "text", columns: Sequence[str] | None = None, width: int = 100
+        self,
+        fmt: str = "text",
+        columns: Sequence[str] | None = None,
+        width: int = 100,
+        *,
+        lecture_names: bool = False,
     ) -> str:
+        """The table as ``text``, ``md``, ``csv``, ``json``, ``latex`` or ``html``.
+
+        ``width`` is the terminal's for ``text``. ``lecture_names`` adds the lecture's layer
+        names to the text table (the other formats carry them in their ``lecture`` column)."""
         if fmt not in FORMATS:
             raise ConvzooError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
         cols = check_columns(columns or self.columns)
+        if fmt == "text" and columns is None:
+            cols = tuple(c for c in cols if lecture_names or c not in TEXT_HIDDEN)
+        elif fmt == "latex" and columns is None:
+            cols = tuple(
+                c for c in cols if c in LATEX_COLUMNS or (lecture_names and c in TEXT_HIDDEN)
+            )
+        if lecture_names and "lecture" not in cols and "name" in cols:
+            i = cols.index("name") + 1
+            cols = (*cols[:i], "lecture", *cols[i:])
         return RENDERERS[fmt](self, cols, width)
 
     def __str__(self) -> str:
         return self.render("text")
+
+    def __repr__(self) -> str:
+        """One line: the notebook shows the table itself through ``_repr_html_``."""
+        shape = "x".join(str(s) for s in self.input_shape[1:])
+        return (
+            f"<SummaryTable {self.model_name} input {shape}: {len(self.rows)} rows, "
+            f"{self.total_params:,} params, {human(self.total_macs)} MACs>"
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the table (scrollable, sticky header) and its totals."""
+        foot = "".join(f"<li>{html.escape(line)}</li>" for line in _footer_lines(self))
+        return (
+            f"<div><b>{html.escape(_title(self))}</b>"
+            f'<div style="max-height:420px;overflow:auto">'
+            f"{html_table(self, self.columns, sticky=True)}</div><ul>{foot}</ul></div>"
+        )
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame``, one column a table column (pandas is optional:
+        ``pip install convzoo[notebook]``)."""
+        try:
+            import pandas as pd  # optional, and slow to import: only when asked
+        except ImportError:
+            raise ConvzooError(
+                "to_pandas() needs pandas: pip install pandas (or convzoo[notebook])"
+            ) from None
+        cols = list(self.columns)
+        frame = pd.DataFrame(_cells(self, cols), columns=cols)
+        return frame.replace("", None)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(render_json(self, self.columns, 0))
@@ -339,6 +405,133 @@ def build_table(
     )
 
 
+# --- the lecture's layer names ----------------------------------------------------------------
+
+_MAIN_KINDS = ("conv", "linear", "maxpool", "avgpool")
+
+
+def _noop_pool(r: LayerRecord) -> bool:
+    """An adaptive pool that keeps the size it is given (LeNet-5's, AlexNet's at 227)."""
+    return r.kind in costs.POOL_KINDS and r.input_shape == r.output_shape
+
+
+def _lenet_names(rows: list[LayerRecord]) -> dict[str, str]:
+    """C1, S2, C3, S4, C5, F6, OUTPUT: the 1998 paper's names, numbered through the layers.
+    The paper's C5 is a 5x5 conv over a 5x5 map, which a fully-connected layer equals."""
+    names: dict[str, str] = {}
+    mains = [r for r in rows if r.kind in _MAIN_KINDS and not _noop_pool(r)]
+    convs_seen = 0
+    for i, r in enumerate(mains, start=1):
+        if r.kind == "conv":
+            convs_seen += 1
+            letter = "C"
+        elif r.kind == "linear":
+            letter = "C" if convs_seen == 2 and i == 5 else "F"
+        else:
+            letter = "S"
+        names[r.name] = "OUTPUT" if r is mains[-1] and r.kind == "linear" else f"{letter}{i}"
+    return names
+
+
+def _alexnet_names(rows: list[LayerRecord]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    counts = {"conv": 0}
+    for r in rows:
+        if r.kind == "conv":
+            counts["conv"] += 1
+            names[r.name] = f"conv{counts['conv']}"
+        elif r.kind == "maxpool":  # numbered by the conv before it, as the lecture does
+            names[r.name] = f"maxpool{counts['conv']}"
+        elif r.kind == "linear":
+            counts["conv"] += 1
+            names[r.name] = f"fc{counts['conv']}"
+    return names
+
+
+def _vgg_names(rows: list[LayerRecord]) -> dict[str, str]:
+    """The VGG paper's Table 1 notation: conv3-64, maxpool, FC-4096."""
+    names: dict[str, str] = {}
+    for r in rows:
+        if r.kind == "conv" and r.kernel:
+            names[r.name] = f"conv{r.kernel[0]}-{r.out_channels}"
+        elif r.kind == "maxpool":
+            names[r.name] = "maxpool"
+        elif r.kind == "linear":
+            names[r.name] = f"FC-{r.out_channels}"
+        elif r.kind == "lrn":
+            names[r.name] = "LRN"
+    return names
+
+
+def _googlenet_names(rows: list[LayerRecord]) -> dict[str, str]:
+    """The paper's Table 1 columns inside an inception module: #1x1, #3x3 reduce, #3x3,
+    #5x5 reduce, #5x5, pool proj; outside, the module's name."""
+    names: dict[str, str] = {}
+    branches: dict[tuple[str, str], list[LayerRecord]] = {}
+    for r in rows:
+        parts = r.name.split(".")
+        if r.kind not in (*_MAIN_KINDS, "concat"):
+            continue
+        m = re.fullmatch(r"inception(\w+)", parts[0])
+        if m and len(parts) > 2:
+            branches.setdefault((parts[0], parts[1]), []).append(r)
+        elif m:
+            names[r.name] = f"inception ({m.group(1)})"
+        else:
+            names[r.name] = parts[0]
+    for (module, _), members in branches.items():
+        tag = module[len("inception") :]
+        for j, r in enumerate(members):
+            k = f"{r.kernel[0]}x{r.kernel[0]}" if r.kernel else ""
+            if r.kind in costs.POOL_KINDS:
+                label = "pool"
+            elif j == 0 and len(members) > 1 and members[1].kind == "conv":
+                nxt = members[1].kernel
+                label = f"#{nxt[0]}x{nxt[0]} reduce" if nxt else "#reduce"
+            elif j > 0 and members[0].kind in costs.POOL_KINDS:
+                label = "pool proj"
+            else:
+                label = f"#{k}"
+            names[r.name] = f"{tag} {label}"
+    return names
+
+
+def _resnet_names(rows: list[LayerRecord]) -> dict[str, str]:
+    """conv1, then the lecture's conv2-1, conv2-2 ... (stage ``layerN`` is the paper's
+    conv(N+1)_x), projection shortcuts as ``conv3 proj``, then avgpool and fc."""
+    names: dict[str, str] = {}
+    counts: dict[int, int] = {}
+    for r in rows:
+        m = re.match(r"layer(\d+)\.", r.name)
+        if r.kind == "conv" and m:
+            stage = int(m.group(1)) + 1
+            if r.shortcut:
+                names[r.name] = f"conv{stage} proj"
+                continue
+            counts[stage] = counts.get(stage, 0) + 1
+            names[r.name] = f"conv{stage}-{counts[stage]}"
+        elif r.kind in _MAIN_KINDS:
+            head = r.name.split(".")[0]
+            names[r.name] = "avg pool" if r.kind == "avgpool" else head
+    return names
+
+
+LECTURE_NAMERS = {
+    "lenet": _lenet_names,
+    "alexnet": _alexnet_names,
+    "vgg": _vgg_names,
+    "googlenet": _googlenet_names,
+    "resnet": _resnet_names,
+}
+
+
+def lecture_names(rows: list[LayerRecord], family: str) -> dict[str, str]:
+    """Row name -> the lecture's (or the paper's) name of the layer, for a family of the zoo;
+    empty for other networks."""
+    namer = LECTURE_NAMERS.get(family)
+    return namer(rows) if namer else {}
+
+
 # --- renderers ------------------------------------------------------------------------------
 
 
@@ -383,50 +576,50 @@ def _text_value(c: str, v: Any) -> str:
     return str(v)
 
 
-def render_text(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
-    cols = list(cols)
-    body = [[_text_value(c, v) for c, v in zip(cols, row, strict=True)] for row in _cells(t, cols)]
-    heads = [COLUMNS[c].title for c in cols]
+def _capped_widths(
+    cols: Sequence[str], keep: Sequence[str], body: list[list[str]], name_cap: int
+) -> list[int]:
+    """The width of each kept column (its title or its widest cell; long names capped)."""
+    out = []
+    for c in keep:
+        i = cols.index(c)
+        w = max([len(COLUMNS[c].title)] + [len(r[i]) for r in body])
+        out.append(min(w, name_cap) if c == "name" else w)
+    return out
 
-    def widths(cs: list[str], rows: list[list[str]]) -> list[int]:
-        idx = [cols.index(c) for c in cs]
-        return [
-            max([len(COLUMNS[c].title)] + [len(r[i]) for r in rows])
-            for c, i in zip(cs, idx, strict=True)
-        ]
 
+def _fits(cols: Sequence[str], keep: Sequence[str], body: list[list[str]], cap: int, width: int):
+    return sum(_capped_widths(cols, keep, body, cap)) + 2 * (len(keep) - 1) <= width
+
+
+def _fit_columns(cols: list[str], body: list[list[str]], width: int) -> tuple[list[str], int]:
+    """The columns kept to fit ``width`` and the cap on the name column.
+
+    The lowest-priority column goes first (the last of equals); once only priority-0 columns
+    are left, the names are shortened. A wide column dropped late may have made room for a
+    narrower one dropped before it, which comes back."""
     keep = list(cols)
     name_cap = 32
-    while True:
-        w = widths(keep, body)
-        if "name" in keep:
-            w[keep.index("name")] = min(w[keep.index("name")], name_cap)
-        if sum(w) + 2 * (len(keep) - 1) <= width:
-            break
-        # drop the lowest-priority column (the last of equals); then shorten the names
+    while not _fits(cols, keep, body, name_cap, width):
         droppable = [c for c in keep if COLUMNS[c].priority > 0]
         if droppable:
-            worst = max(droppable, key=lambda c: (COLUMNS[c].priority, keep.index(c)))
-            keep.remove(worst)
+            keep.remove(max(droppable, key=lambda c: (COLUMNS[c].priority, keep.index(c))))
         elif name_cap > 12:
             name_cap -= 4
         else:
             break
-
-    def fits(cs: list[str]) -> bool:
-        ws = widths(cs, body)
-        if "name" in cs:
-            ws[cs.index("name")] = min(ws[cs.index("name")], name_cap)
-        return sum(ws) + 2 * (len(cs) - 1) <= width
-
-    # a wide column dropped late may have made room for narrower ones dropped before it
     for c in sorted((c for c in cols if c not in keep), key=lambda c: COLUMNS[c].priority):
         trial = [x for x in cols if x in keep or x == c]
-        if fits(trial):
+        if _fits(cols, trial, body, name_cap, width):
             keep = trial
-    w = widths(keep, body)
-    if "name" in keep:
-        w[keep.index("name")] = min(w[keep.index("name")], name_cap)
+    return keep, name_cap
+
+
+def render_text(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
+    cols = list(cols)
+    body = [[_text_value(c, v) for c, v in zip(cols, row, strict=True)] for row in _cells(t, cols)]
+    keep, name_cap = _fit_columns(cols, body, width)
+    w = _capped_widths(cols, keep, body, name_cap)
     idx = [cols.index(c) for c in keep]
 
     def line(values: list[str]) -> str:
@@ -437,14 +630,10 @@ def render_text(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
             parts.append(v.rjust(wd) if COLUMNS[c].numeric else v.ljust(wd))
         return "  ".join(parts).rstrip()
 
-    out = [
-        _title(t)[:width],
-        line([heads[i] for i in idx]),
-        "-" * min(width, sum(w) + 2 * (len(w) - 1)),
-    ]
-    for r in body:
-        out.append(line([r[i] for i in idx]))
-    out.append("-" * min(width, sum(w) + 2 * (len(w) - 1)))
+    rule = "-" * min(width, sum(w) + 2 * (len(w) - 1))
+    out = [_title(t)[:width], line([COLUMNS[cols[i]].title for i in idx]), rule]
+    out.extend(line([r[i] for i in idx]) for r in body)
+    out.append(rule)
     footer = _footer_lines(t)
     dropped = [COLUMNS[c].title for c in cols if c not in keep]
     if dropped:
@@ -560,57 +749,89 @@ def _tex(v: Any) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(v))
 
 
+LATEX_ROWS_PER_PAGE = 50
+
+
 def render_latex(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
+    """``table`` floats of at most :data:`LATEX_ROWS_PER_PAGE` rows each (a deep network
+    continues over several, "continued" in their captions), in ``\\footnotesize`` with narrow
+    column gaps: :data:`LATEX_COLUMNS` (MACs abbreviated) fit the text width of an A4 page
+    with 2.5 cm margins (455 pt; a test measures every row) and the rows its text height.
+    Needs no package."""
     spec = "".join("r" if COLUMNS[c].numeric else "l" for c in cols)
-    out = [
-        r"\begin{table}[ht]",
-        r"\centering",
-        r"\small",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\hline",
-        " & ".join(_tex(COLUMNS[c].title) for c in cols) + r" \\",
-        r"\hline",
-    ]
+    head = " & ".join(_tex(COLUMNS[c].title) for c in cols) + r" \\"
+    lines = []
     for row in _cells(t, cols):
         vals = [
-            f"{v:,}" if isinstance(v, int) and c != "index" else v
+            human(v) if c == "macs" else f"{v:,}" if isinstance(v, int) and c != "index" else v
             for c, v in zip(cols, row, strict=True)
         ]
-        out.append(" & ".join(_tex(v) for v in vals) + r" \\")
-    out.append(r"\hline")
+        lines.append(" & ".join(_tex(v) for v in vals) + r" \\")
     total = ["" for _ in cols]
     total[0] = r"\textbf{Total}"
     if "params" in cols:
         total[cols.index("params")] = rf"\textbf{{{t.totals.params:,}}}"
     if "macs" in cols:
         total[cols.index("macs")] = rf"\textbf{{{t.totals.macs:,}}}"
-    out.append(" & ".join(total) + r" \\")
-    out += [
-        r"\hline",
-        r"\end{tabular}",
-        rf"\caption{{{_tex(_title(t))}. {_tex(_footer_lines(t)[1])}}}",
-        r"\end{table}",
-    ]
+    pages = [lines[i : i + LATEX_ROWS_PER_PAGE] for i in range(0, len(lines), LATEX_ROWS_PER_PAGE)]
+    out: list[str] = []
+    for n, page in enumerate(pages or [[]]):
+        last = n == len(pages) - 1 or not pages
+        caption = _tex(_title(t)) + (f" (continued, part {n + 1})" if n else "")
+        if last:
+            caption += f". {_tex(_footer_lines(t)[1])}"
+        out += [
+            r"\begin{table}[p]" if len(pages) > 1 else r"\begin{table}[ht]",
+            r"\centering",
+            r"\footnotesize",
+            r"\setlength{\tabcolsep}{3pt}",
+            rf"\begin{{tabular}}{{{spec}}}",
+            r"\hline",
+            head,
+            r"\hline",
+            *page,
+        ]
+        if last:
+            out += [r"\hline", " & ".join(total) + r" \\"]
+        out += [r"\hline", r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}"]
     return "\n".join(out) + "\n"
 
 
 NUM_CLASS = ' class="num"'
 
 
-def render_html(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
+def html_table(t: SummaryTable, cols: Sequence[str], *, sticky: bool = False) -> str:
+    """The rows as an HTML ``<table class="summary">`` (used by the page, Jupyter and the
+    report); numbers in full, one ``<tr class="KIND">`` a row."""
     esc = html.escape
-    head = "".join(f"<th>{esc(COLUMNS[c].title)}</th>" for c in cols)
+    style = ' style="position:sticky;top:0;background:#eee"' if sticky else ""
+    head = "".join(f"<th{style}>{esc(COLUMNS[c].title)}</th>" for c in cols)
     body = []
     for r, row in zip(t.rows, _cells(t, cols), strict=True):
-        cls = f' class="{r.kind}"'
         tds = "".join(
             f'<td class="num">{v:,}</td>'
             if isinstance(v, int) and c != "index"
-            else f"<td{NUM_CLASS if COLUMNS[c].numeric else ''}>{esc(str(v))}</td>"
+            else f"<td{_cell_class(c)}>{esc(str(v))}</td>"
             for c, v in zip(cols, row, strict=True)
         )
-        body.append(f"<tr{cls}>{tds}</tr>")
+        body.append(f'<tr class="{esc(r.kind)}">{tds}</tr>')
+    return (
+        f'<table class="summary"><thead><tr>{head}</tr></thead><tbody>'
+        + "\n".join(body)
+        + "</tbody></table>"
+    )
+
+
+def _cell_class(c: str) -> str:
+    if COLUMNS[c].numeric:
+        return NUM_CLASS
+    return ' class="name"' if c == "name" else ""
+
+
+def render_html(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
+    esc = html.escape
     foot = "".join(f"<li>{esc(line)}</li>" for line in _footer_lines(t))
+    table = html_table(t, cols).replace('<table class="summary">', "<table>", 1)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -620,7 +841,7 @@ def render_html(t: SummaryTable, cols: Sequence[str], width: int = 100) -> str:
 body {{ font-family: system-ui, sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; font-size: 0.9em; }}
 th, td {{ border: 1px solid #ccc; padding: 2px 6px; }}
-th {{ background: #eee; }}
+th {{ background: #eee; position: sticky; top: 0; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 tr.conv td, tr.linear td {{ background: #f6fbff; }}
 tr.concat td, tr.add td {{ background: #fff8e6; }}
@@ -628,12 +849,7 @@ tr.concat td, tr.add td {{ background: #fff8e6; }}
 </head>
 <body>
 <h1>{esc(_title(t))}</h1>
-<table>
-<thead><tr>{head}</tr></thead>
-<tbody>
-{chr(10).join(body)}
-</tbody>
-</table>
+{table}
 <ul>{foot}</ul>
 </body>
 </html>

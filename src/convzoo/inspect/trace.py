@@ -15,12 +15,19 @@ Two hooks see every operator:
   ``F.relu`` in a ``forward``, or a user's ``F.conv2d`` with their own parameter.
 
 The costs of both come from :mod:`convzoo.inspect.costs`, the one place that states the rules.
+
+Each row also says where its data came from: every tensor value gets a number when a row makes
+it (the network's input is value 0; a view, a flatten or a ``chunk`` passes its input's number
+on), and a row lists the numbers it read (``inputs``) and the one it made (``output``). That is
+the data-flow graph the diagrams of :mod:`convzoo.report` are drawn from: the four branches of
+an inception module meet at their ``cat``, a residual block's shortcut at its ``add``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -67,9 +74,12 @@ class LayerRecord:
     output_bytes: int = 0
     inplace: bool = False
     has_bias: bool = True
+    groups: int = 1
     shortcut: bool = False
     receptive_field: tuple[int, ...] | None = None
     index: int | None = None
+    inputs: tuple[int, ...] = ()
+    output: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -131,6 +141,7 @@ class _Op:
     dilation: int = 1
     params: tuple[Tensor, ...] = ()
     has_bias: bool = True
+    groups: int = 1
 
 
 def _conv(args, kwargs, out):
@@ -155,6 +166,7 @@ def _conv(args, kwargs, out):
         dil,
         params,
         bias is not None,
+        groups,
     )
 
 
@@ -228,8 +240,9 @@ def _reduce_sum(args, kwargs, out):
     return _Op("add", "sum", costs.numel(args[0].shape))
 
 
-def _handlers() -> dict[Callable, Callable]:
-    table: dict[Callable, Callable] = {}
+def _handlers() -> dict[Any, Callable]:
+    table: dict[Any, Callable] = {}
+    f: Any  # the loops below run over torch functions of many signatures
     for f in (torch.conv1d, torch.conv2d, torch.conv3d):
         table[f] = _conv
     table[F.linear] = _linear
@@ -295,7 +308,7 @@ def _handlers() -> dict[Callable, Callable]:
     return table
 
 
-_FUNCTIONS: dict[Callable, Callable] | None = None
+_FUNCTIONS: dict[Any, Callable] | None = None
 
 # Which operator names a custom module's row (the first present in this order).
 _KIND_ORDER = {
@@ -344,19 +357,57 @@ def _rf_step(
 # --- the tracer -----------------------------------------------------------------------------
 
 
+@dataclass
+class _Frame:
+    """A module call in progress. ``kind`` is a costs kind for a known leaf, "custom" for a leaf
+    module of unknown type (its functional ops are summed into one row), None for a container."""
+
+    name: str
+    module: nn.Module
+    kind: str | None
+    x: Tensor | None
+    ops: list[_Op] | None
+    inputs: tuple[int, ...]
+
+
 class _Tracer(TorchFunctionMode):
     def __init__(self, param_names: dict[int, str], param_info: dict[str, tuple[int, bool, int]]):
         super().__init__()
         self.param_names = param_names  # id(tensor as seen in forward) -> canonical name
         self.param_info = param_info  # name -> (numel, requires_grad, nbytes)
         self.seen: set[str] = set()
-        # (name, module, kind, input, ops): ``kind`` is a costs kind for a known leaf, "custom"
-        # for a leaf module of unknown type (its functional ops are summed into one row), None
-        # for a container.
-        self.stack: list[tuple[str, nn.Module, str | None, Tensor | None, list | None]] = []
+        self.stack: list[_Frame] = []
         self.records: list[LayerRecord] = []
         self.rf: dict[int, tuple[Tensor, tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         self.current_op: str | None = None
+        # id(tensor) -> (tensor, value number); the tensor is kept so that its id is not reused
+        self.values: dict[int, tuple[Tensor, int]] = {}
+        self.next_value = 0
+
+    # data flow: a number for every value a row makes
+    def value_of(self, t: Tensor) -> int | None:
+        hit = self.values.get(id(t))
+        return hit[1] if hit is not None and hit[0] is t else None
+
+    def values_of(self, tensors: Sequence[Tensor]) -> tuple[int, ...]:
+        found = (self.value_of(t) for t in tensors)
+        return tuple(dict.fromkeys(v for v in found if v is not None))
+
+    def new_value(self, t: Tensor) -> int:
+        v = self.next_value
+        self.next_value += 1
+        self.values[id(t)] = (t, v)
+        return v
+
+    def pass_value(self, result: Any, inputs: Sequence[Tensor]) -> None:
+        """A shape-only operator (view, flatten, getitem, chunk): its outputs carry its input's
+        value number on."""
+        v = next((v for v in (self.value_of(t) for t in inputs) if v is not None), None)
+        if v is None:
+            return
+        for t in _tensors([result]):
+            if self.value_of(t) is None:
+                self.values[id(t)] = (t, v)
 
     # receptive-field bookkeeping; the tensor is kept so that its id is not reused
     def rf_of(self, t: Tensor | None):
@@ -385,21 +436,23 @@ class _Tracer(TorchFunctionMode):
     # module hooks
     def pre_hook(self, name: str, kind: str | None) -> Callable:
         def hook(module: nn.Module, args: tuple) -> None:
-            ops = [] if kind == "custom" else None
-            self.stack.append((name, module, kind, _first_tensor(args), ops))
+            ops: list[_Op] | None = [] if kind == "custom" else None
+            inputs = self.values_of(_tensors(args))
+            self.stack.append(_Frame(name, module, kind, _first_tensor(args), ops, inputs))
 
         return hook
 
     def post_hook(self, name: str) -> Callable:
         def hook(module: nn.Module, args: tuple, output: Any) -> None:
-            _, _, kind, x, ops = self.stack.pop()
+            frame = self.stack.pop()
+            kind, x = frame.kind, frame.x
             if kind is None:
                 return
             out = _first_tensor(output)
             if x is None or out is None:
                 return
             if kind == "custom":
-                self.custom_row(name, module, x, out, ops)
+                self.custom_row(name, module, x, out, frame.ops or [], frame.inputs)
                 return
             in_shape, out_shape = tuple(x.shape), tuple(out.shape)
             kernel, stride, padding, dil = costs.module_geometry(module, in_shape, out_shape)
@@ -409,11 +462,15 @@ class _Tracer(TorchFunctionMode):
             if kind == "linear":
                 rf_out = None
             self.set_rf(out, rf_out)
-            in_ch = out_ch = None
+            in_ch: int | None = None
+            out_ch: int | None = None
+            groups = 1
             if kind == "conv":
-                in_ch, out_ch = module.in_channels, module.out_channels
+                conv: nn.modules.conv._ConvNd = module  # type: ignore[assignment]
+                in_ch, out_ch, groups = conv.in_channels, conv.out_channels, conv.groups
             elif kind == "linear":
-                in_ch, out_ch = module.in_features, module.out_features
+                linear: nn.Linear = module  # type: ignore[assignment]
+                in_ch, out_ch = linear.in_features, linear.out_features
             elif len(in_shape) > 1:
                 in_ch, out_ch = in_shape[1], out_shape[1] if len(out_shape) > 1 else None
             self.records.append(
@@ -437,18 +494,29 @@ class _Tracer(TorchFunctionMode):
                     # an in-place operator writes its input, a view shares its storage
                     inplace=out is x or kind == "view",
                     has_bias=getattr(module, "bias", None) is not None,
+                    groups=groups,
                     shortcut=kind in costs.WEIGHTED_KINDS + ("batchnorm",)
                     and costs.is_shortcut(name),
                     receptive_field=rf_out[0]
                     if rf_out and kind in ("conv",) + costs.POOL_KINDS
                     else None,
+                    inputs=frame.inputs,
+                    output=self.new_value(out),
                     extra={"module": module},
                 )
             )
 
         return hook
 
-    def custom_row(self, name: str, module: nn.Module, x: Tensor, out: Tensor, ops: list) -> None:
+    def custom_row(
+        self,
+        name: str,
+        module: nn.Module,
+        x: Tensor,
+        out: Tensor,
+        ops: list[_Op],
+        inputs: tuple[int, ...],
+    ) -> None:
         """One row for a leaf module of unknown type: the sum of its functional operators.
 
         Its own parameters are counted here even when the forward only uses them through a
@@ -456,6 +524,7 @@ class _Tracer(TorchFunctionMode):
         """
         params, trainable, nbytes = self.take_params(list(module.parameters()))
         if not ops and not params:
+            self.pass_value(out, [x])
             return
         main = min(ops, key=lambda o: _KIND_ORDER.get(o.kind, 99)) if ops else _Op("other", "", 0)
         in_shape, out_shape = tuple(x.shape), tuple(out.shape)
@@ -482,22 +551,41 @@ class _Tracer(TorchFunctionMode):
                 output_bytes=costs.numel(out_shape) * out.element_size(),
                 inplace=out is x,
                 has_bias=getattr(module, "bias", None) is not None,
+                groups=main.groups,
                 shortcut=main.kind in costs.WEIGHTED_KINDS and costs.is_shortcut(name),
                 receptive_field=rf[0] if rf and main.kind in ("conv",) + costs.POOL_KINDS else None,
+                inputs=inputs,
+                output=self.new_value(out),
             )
         )
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self.stack and self.stack[-1][2] not in (None, "custom"):
+        frame = self.stack[-1] if self.stack else None
+        out = _shortcut(func, args, kwargs)
+        if out is None and frame is not None and frame.kind == "act" and func in _ACTIVATIONS:
+            x = args[0] if args else None
+            if isinstance(x, Tensor) and x.is_meta:
+                # an activation keeps its input's shape (its meta kernel can be as slow as
+                # batch norm's); an in-place one gives its input back
+                out = x if getattr(frame.module, "inplace", False) else torch.empty_like(x)
+        if out is not None:
+            if self.stack and self.stack[-1].kind not in (None, "custom"):
+                return out
+            return self._record(func, args, kwargs, out)
+        if self.stack and self.stack[-1].kind not in (None, "custom"):
             # inside a known leaf module: its forward hook counts it as one row
             return func(*args, **kwargs)
+        return self._record(func, args, kwargs, None)
+
+    def _record(self, func: Any, args: tuple, kwargs: dict, made: Tensor | None) -> Any:
+        """Run (or take the ``made`` result of) a functional operator and record its row."""
         global _FUNCTIONS
         if _FUNCTIONS is None:
             _FUNCTIONS = _handlers()
         handler = _FUNCTIONS.get(func)
         self.current_op = getattr(func, "__name__", repr(func))
-        result = func(*args, **kwargs)
+        result = made if made is not None else func(*args, **kwargs)
         out = _first_tensor(result)
         if out is None or not args:
             return result
@@ -507,6 +595,7 @@ class _Tracer(TorchFunctionMode):
             rfs = [r for r in (self.rf_of(t) for t in ins) if r is not None]
             if rfs and out is not ins[0]:
                 self.set_rf(out, _rf_max(rfs))
+            self.pass_value(result, ins)
             return result
         op = handler(args, kwargs, out)
         x = ins[0] if ins else None
@@ -514,14 +603,17 @@ class _Tracer(TorchFunctionMode):
         rf_in = _rf_max(rfs) if rfs else None
         rf_out = _rf_step(rf_in, op.kernel, op.stride, op.dilation) if op.kernel else rf_in
         self.set_rf(out, None if op.kind == "linear" else rf_out)
-        if self.stack and self.stack[-1][2] == "custom":
-            self.stack[-1][4].append(op)  # summed into the custom module's row
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame.kind == "custom" and frame.ops is not None:
+            frame.ops.append(op)  # summed into the custom module's row
             return result
-        parent = self.stack[-1][0] if self.stack else ""
+        parent = frame.name if frame is not None else ""
+        inputs = self.values_of(ins)
         params, trainable, nbytes = self.take_params(op.params)
         in_shape = tuple(x.shape) if x is not None else ()
         out_shape = tuple(out.shape)
-        in_ch = out_ch = None
+        in_ch: int | None = None
+        out_ch: int | None = None
         if op.kind == "conv":
             in_ch, out_ch = in_shape[1], out_shape[1]
         elif op.kind == "linear":
@@ -549,14 +641,104 @@ class _Tracer(TorchFunctionMode):
                 output_bytes=costs.numel(out_shape) * out.element_size(),
                 inplace=any(out is t for t in ins),
                 has_bias=op.has_bias,
+                groups=op.groups,
                 shortcut=op.kind in costs.WEIGHTED_KINDS and costs.is_shortcut(parent),
                 receptive_field=rf_out[0]
                 if rf_out and op.kind in ("conv",) + costs.POOL_KINDS
                 else None,
+                inputs=inputs,
+                output=self.new_value(out),
                 extra={"inputs": [tuple(t.shape) for t in ins]} if op.kind == "concat" else {},
             )
         )
         return result
+
+
+_ADAPTIVE_AVG = {F.adaptive_avg_pool1d: 1, F.adaptive_avg_pool2d: 2, F.adaptive_avg_pool3d: 3}
+# elementwise functions (not in place) whose meta kernels are Python references
+_UNARY = {torch.tanh, Tensor.tanh, torch.sigmoid, Tensor.sigmoid, F.gelu, F.silu, F.elu}
+# what the forward of an activation module calls (shape kept; given back when in place)
+_ACTIVATIONS = {
+    *_UNARY,
+    F.relu,
+    F.relu6,
+    F.leaky_relu,
+    F.hardtanh,
+    F.hardswish,
+    F.hardsigmoid,
+    F.prelu,
+    F.softmax,
+    F.log_softmax,
+    torch.relu,
+    torch.relu_,
+}
+
+
+def _shortcut(func: Any, args: tuple, kwargs: dict) -> Tensor | None:
+    """The output of an operator whose meta kernel is a slow Python decomposition, made
+    directly from the shapes (batch norm keeps its input's; an adaptive average pool has the
+    size it is asked for; a linear layer changes the last dimension). Their first call would
+    import torch._dynamo (about a second; five on a loaded machine), and each call costs as
+    much as a conv's."""
+    x = args[0] if args else None
+    if not isinstance(x, Tensor) or not x.is_meta:
+        return None
+    if func is F.batch_norm or func in _UNARY:
+        return torch.empty_like(x)
+    if func is F.linear and len(args) > 1 and isinstance(args[1], Tensor):
+        return x.new_empty((*x.shape[:-1], args[1].shape[0]))
+    n = _ADAPTIVE_AVG.get(func)
+    if n is not None:
+        size = _arg(args, kwargs, 1, "output_size", None)
+        size = costs._pair(size, n) if not isinstance(size, (list, tuple)) else size
+        lead = tuple(x.shape[: x.dim() - n])
+        spatial = tuple(
+            x.shape[x.dim() - n + i] if s is None else int(s) for i, s in enumerate(size)
+        )
+        return x.new_empty(lead + spatial)
+    return None
+
+
+class _NoInitOnMeta(TorchFunctionMode):
+    """In-place operators on meta tensors (``normal_``, ``uniform_``, ``zero_``...) return
+    their tensor untouched: a meta tensor has no data to fill, and the meta kernels of the
+    random initialisers are Python decompositions whose first call imports torch._dynamo
+    (about a second; five under load), the largest cost of building a network on meta."""
+
+    _KEEP_SHAPE_EXCEPT = (
+        "resize_",
+        "resize_as_",
+        "set_",
+        "as_strided_",
+        "squeeze_",
+        "unsqueeze_",
+        "transpose_",
+        "t_",
+        "swapdims_",
+        "swapaxes_",
+    )
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        # torch.nn.init's functions pass their tensor by keyword
+        target = args[0] if args else kwargs.get("tensor")
+        if (
+            name.endswith("_")
+            and not name.startswith("_")
+            and name not in self._KEEP_SHAPE_EXCEPT
+            and isinstance(target, Tensor)
+            and target.is_meta
+        ):
+            return target
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def meta_build() -> Iterator[None]:
+    """Build a network inside this block: on the meta device, its initialisers skipped."""
+    with torch.device("meta"), _NoInitOnMeta():
+        yield
 
 
 def _rf_max(rfs: list) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -638,6 +820,7 @@ def trace(
     x = torch.empty(tuple(input_shape), dtype=dtype, device="meta")
     n_spatial = max(0, len(input_shape) - 2)
     tracer.set_rf(x, ((1,) * n_spatial, (1,) * n_spatial))
+    tracer.new_value(x)  # value 0: the network's input
     model.eval()
     try:
         with torch.no_grad(), tracer:
@@ -648,7 +831,7 @@ def trace(
         raise
     except Exception as err:
         if tracer.stack:
-            where, module = tracer.stack[-1][:2]
+            where, module = tracer.stack[-1].name, tracer.stack[-1].module
             layer = f"layer '{where}' ({type(module).__name__})"
         else:
             layer = f"the top-level forward of {type(model).__name__}"
