@@ -478,3 +478,16 @@ def test_help_runs_without_torch():
     done = _python(_BLOCK_TORCH)
     assert done.returncode == 0, done.stderr
     assert "COMMAND" in done.stdout
+
+
+def test_help_summaries_read_from_source_are_the_commands_own():
+    """`convzoo --help` reads each command's one-line help from its source; it is the same text
+    that the command registers when it is imported."""
+    from convzoo.cli import available_commands, build_parser, command_summary
+
+    full = build_parser()  # every command imported and registered
+    sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    registered = {a.dest: a.help for a in sub._choices_actions}
+    assert list(registered) == available_commands()
+    for name, text in registered.items():
+        assert command_summary(name) == text, name
