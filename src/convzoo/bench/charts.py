@@ -161,11 +161,14 @@ def plot_results(
     *,
     accuracy_files: list[str | os.PathLike[str]] | None = None,
     batch_size: int = 16,
+    accuracy_label: str | None = None,
 ) -> list[Path]:
     """Draw the four charts from a results folder; returns the written files (PNG and SVG).
 
     Charts without data (no training rows for the forward/backward chart, no network with a
-    known accuracy for the bubble chart) are skipped.
+    known accuracy for the bubble chart) are skipped. ``accuracy_label`` names the data set of
+    ``accuracy_files`` on the y axis; then only their networks are drawn (the published
+    ImageNet numbers are of another data set).
     """
     import matplotlib
 
@@ -193,7 +196,7 @@ def plot_results(
             nets.setdefault(r["network"], r)
     points = []
     for name, r in nets.items():
-        acc = accuracy.get(name, published_accuracy(name))
+        acc = accuracy.get(name) if accuracy_label else accuracy.get(name, published_accuracy(name))
         if acc is not None:
             points.append((name, r["gmacs_per_image"], acc, r["params"]))
     if points:
@@ -208,7 +211,7 @@ def plot_results(
             dy = 8 if i % 2 == 0 else -14
             ax.annotate(name, (g, acc), xytext=(6, dy), textcoords="offset points", fontsize=8)
         ax.set_xlabel("multiply-adds per image (GMACs)")
-        ax.set_ylabel("ImageNet top-1 accuracy (%)")
+        ax.set_ylabel(accuracy_label or "ImageNet top-1 accuracy (%)")
         ax.set_title(
             "Top-1 accuracy vs operations (bubble area = parameters)\n"
             f"largest bubble: {max_p / 1e6:.0f} M parameters",
