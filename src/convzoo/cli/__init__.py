@@ -31,7 +31,8 @@ from convzoo.errors import ConvzooError
 from convzoo.io import TEMP_MARK
 from convzoo.version import __version__
 
-# Sub-command modules, in the order `convzoo --help` lists them.
+# Sub-command modules, in the order `convzoo --help` lists them; the module ``cmd_NAME``
+# registers the command NAME with dashes for underscores (``lr_find``: `convzoo lr-find`).
 COMMANDS = (
     "list",
     "summary",
@@ -74,12 +75,14 @@ _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def _module_name(command: str) -> str:
-    return f"convzoo.cli.cmd_{command}"
+    return f"convzoo.cli.cmd_{command.replace('-', '_')}"
 
 
 def available_commands() -> list[str]:
-    """The commands of :data:`COMMANDS` whose module exists, without importing them."""
-    return [c for c in COMMANDS if importlib.util.find_spec(_module_name(c)) is not None]
+    """The commands (as typed: ``lr-find``) of :data:`COMMANDS` whose module exists, found
+    without importing them."""
+    names = [c.replace("_", "-") for c in COMMANDS]
+    return [c for c in names if importlib.util.find_spec(_module_name(c)) is not None]
 
 
 def command_summary(command: str) -> str:
