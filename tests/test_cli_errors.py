@@ -26,10 +26,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import convzoo.cli.cmd_list as cmd_list
 import convzoo.cli.cmd_summary as cmd_summary
-from convzoo.cli import main, user_os_error_message
+from convzoo.cli import (
+    available_commands,
+    build_parser,
+    command_summary,
+    main,
+    user_os_error_message,
+)
 from convzoo.cli._args import (
     OneLineParser,
     add_input_size_argument,
@@ -398,8 +405,6 @@ def test_bad_shared_flags_are_refused_in_one_line(capsys, argv, words):
 
 
 def test_a_gpu_this_machine_lacks_is_refused():
-    import torch
-
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     with pytest.raises(argparse.ArgumentTypeError, match="CUDA device"):
         device(f"cuda:{count}")
@@ -483,8 +488,6 @@ def test_help_runs_without_torch():
 def test_help_summaries_read_from_source_are_the_commands_own():
     """`convzoo --help` reads each command's one-line help from its source; it is the same text
     that the command registers when it is imported."""
-    from convzoo.cli import available_commands, build_parser, command_summary
-
     full = build_parser()  # every command imported and registered
     sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
     registered = {a.dest: a.help for a in sub._choices_actions}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -9,6 +11,7 @@ from torch import nn
 import convzoo
 from convzoo.errors import ConvzooError
 from convzoo.models import ClassicNet
+from convzoo.registry import _REGISTRY
 
 MODELS = convzoo.list_models()
 
@@ -179,10 +182,6 @@ def test_bad_num_classes(bad):
 def test_card_and_network_agree(name):
     """The card's facts are the built network's: its smallest input, first conv, classifier,
     classes and channels, also when the class is built directly with the builder's defaults."""
-    import inspect
-
-    from convzoo.registry import _REGISTRY
-
     card = convzoo.model_card(name)
     builder = _REGISTRY[name].builder
     defaults = {
