@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -9,6 +11,7 @@ from torch import nn
 import convzoo
 from convzoo.errors import ConvzooError
 from convzoo.models import ClassicNet
+from convzoo.registry import _REGISTRY
 
 MODELS = convzoo.list_models()
 
@@ -173,3 +176,26 @@ def test_missing_weights_file(tmp_path):
 def test_bad_num_classes(bad):
     with pytest.raises(ConvzooError, match="num_classes"):
         convzoo.create_model("lenet5", num_classes=bad)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_card_and_network_agree(name):
+    """The card's facts are the built network's: its smallest input, first conv, classifier,
+    classes and channels, also when the class is built directly with the builder's defaults."""
+    card = convzoo.model_card(name)
+    builder = _REGISTRY[name].builder
+    defaults = {
+        k: p.default
+        for k, p in inspect.signature(builder).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    assert defaults["num_classes"] == card.num_classes
+    assert defaults["in_chans"] == card.in_chans
+    with torch.device("meta"):
+        model = builder()  # no create_model: the class alone
+    assert model.min_input_size == card.min_input_size
+    assert model.classifier_name == card.classifier
+    assert model.first_conv == card.first_conv
+    assert (model.num_classes, model.in_chans) == (card.num_classes, card.in_chans)
+    modules = dict(model.named_modules())
+    assert modules[card.first_conv].in_channels == card.in_chans

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
-from convzoo.registry import list_models, model_card, parameter_count
+from convzoo.errors import ConvzooError
+from convzoo.models._counts import default_parameter_count
+from convzoo.registry import list_models, model_card
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def model_rows(pattern: str | None = None) -> list[dict]:
+def model_rows(pattern: str | None = None) -> list[dict[str, Any]]:
     rows = []
     for name in list_models(pattern):
         card = model_card(name)
@@ -26,7 +29,7 @@ def model_rows(pattern: str | None = None) -> list[dict]:
                 "paper": card.paper,
                 "year": card.year,
                 "input": "x".join(map(str, card.input_size)),
-                "params": parameter_count(name),
+                "params": default_parameter_count(name),
                 "torchvision": card.torchvision_twin or "",
             }
         )
@@ -36,7 +39,7 @@ def model_rows(pattern: str | None = None) -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     rows = model_rows(args.pattern)
     if not rows:
-        raise ValueError(f"no model matches {args.pattern!r}; `convzoo list` shows them all")
+        raise ConvzooError(f"no model matches {args.pattern!r}; `convzoo list` shows them all")
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     fixed = sum(w + 2 for k, w in widths.items() if k != "paper")
     widths["paper"] = max(20, min(widths["paper"], 100 - fixed))
 
-    def line(values: dict) -> str:
+    def line(values: dict[str, str]) -> str:
         out = []
         for k in headers:
             v = values[k]

@@ -2,26 +2,61 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import torch
+import torch.fx
 from torch import Tensor, nn
 
 from convzoo.errors import ConvzooError
 
 
+def is_tracing(x: object) -> bool:
+    """Whether ``forward`` runs under a tracer rather than on data: ``torch.fx`` (and so
+    torchvision's ``create_feature_extractor``), ``torch.export``, ``torch.compile`` or
+    ``torch.jit.trace``. The input checks then step aside: a tracer's proxy is no tensor, and
+    a check on a symbolic size would become a guard in the graph."""
+    return (
+        isinstance(x, torch.fx.Proxy)
+        or torch.jit.is_tracing()
+        or torch.compiler.is_compiling()
+        or torch.compiler.is_exporting()
+    )
+
+
 class ClassicNet(nn.Module):
     """Base class of the zoo's networks.
 
-    Subclasses set ``in_chans``, ``num_classes`` and ``min_input_size`` (the smallest height and
-    width the layers accept), implement :meth:`forward_features` and :meth:`forward_head`, and
-    name their classifier in ``classifier_name`` (a dotted attribute path).
+    Subclasses set ``in_chans`` and ``num_classes`` (per network), and as class attributes
+    ``min_input_size`` (the smallest height and width the layers accept), ``first_conv`` and
+    ``classifier_name`` (dotted module paths); they implement :meth:`forward_features` and
+    :meth:`forward_head`. The registered cards take these three facts from the class
+    (:meth:`card_facts`), so card and network cannot disagree.
     """
 
     in_chans: int
     num_classes: int
     min_input_size: int
+    first_conv: str = "features.0"
     classifier_name: str = "fc"
 
+    @classmethod
+    def card_facts(cls) -> dict[str, Any]:
+        """The fields of a :class:`~convzoo.registry.ModelCard` that the class defines:
+        ``min_input_size``, ``first_conv`` and ``classifier``, for ``register_model(**...)``."""
+        return {
+            "min_input_size": cls.min_input_size,
+            "first_conv": cls.first_conv,
+            "classifier": cls.classifier_name,
+        }
+
     def check_input(self, x: Tensor) -> None:
-        """Refuse an input that the layers would fail on deep inside, with a message that helps."""
+        """Refuse an input that the layers would fail on deep inside, with a message that helps.
+
+        Nothing is checked under a tracer (see :func:`is_tracing`)."""
+        if is_tracing(x):
+            return
         name = getattr(getattr(self, "card", None), "name", type(self).__name__)
         accepted = f"(N, {self.in_chans}, H, W) with H and W at least {self.min_input_size}"
         if not isinstance(x, Tensor):
@@ -90,6 +125,4 @@ class ClassicNet(nn.Module):
         self.num_classes = num_classes
         card = getattr(self, "card", None)
         if card is not None:
-            import dataclasses
-
             self.card = dataclasses.replace(card, num_classes=num_classes)

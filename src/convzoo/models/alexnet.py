@@ -12,7 +12,7 @@ torchvision's state dict with ``strict=True``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -98,13 +98,31 @@ class TowerLRN(nn.Module):
 
         if self.groups == 1:
             return lrn(x)
-        return torch.cat([lrn(t) for t in x.chunk(self.groups, dim=1)], dim=1)
+        # Indexed rather than iterated: torch.fx can index the chunks of a traced tensor.
+        towers = x.chunk(self.groups, dim=1)
+        return torch.cat([lrn(towers[i]) for i in range(self.groups)], dim=1)
 
     def extra_repr(self) -> str:
         return (
             f"size={self.size}, alpha={self.alpha} (paper's, not divided by size), "
             f"beta={self.beta}, k={self.k}, groups={self.groups}"
         )
+
+
+def min_input_side(cfg: list[Conv | str]) -> int:
+    """The smallest input side a config accepts: walk the layers back from a 1x1 output of the
+    last pool, each asking ``(out - 1) * stride + kernel - 2 * padding`` of its input.
+
+    67 for the lecture's and the paper's configs (no padding in conv1), 63 for "owt" (padding
+    2); tests/test_models_registry.py checks that one pixel less fails inside the raw layers.
+    """
+    side = 1
+    for v in reversed(cfg):
+        if v == "M":  # 3x3, stride 2, no padding
+            side = (side - 1) * 2 + 3
+        elif isinstance(v, Conv):
+            side = (side - 1) * v.stride + v.kernel - 2 * v.padding
+    return side
 
 
 def make_features(cfg: list[Conv | str], in_chans: int, lrn_groups: int = 1) -> nn.Sequential:
@@ -145,13 +163,11 @@ class AlexNet(ClassicNet):
         dropout: float = 0.5,
         dropout_after_relu: bool = False,
         lrn_groups: int = 1,
-        min_input_size: int = 1,
     ) -> None:
         super().__init__()
         self.in_chans = in_chans
         self.num_classes = num_classes
-        self.min_input_size = min_input_size
-        self.classifier_name = "classifier.6"
+        self.min_input_size = min_input_side(cfg)
         self.features = make_features(cfg, in_chans, lrn_groups)
         last = [v for v in cfg if isinstance(v, Conv)][-1].out
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
@@ -166,6 +182,19 @@ class AlexNet(ClassicNet):
                 nn.Dropout(p=dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
             ]  # fmt: skip
         self.classifier = nn.Sequential(*head, nn.Linear(4096, num_classes))
+
+    first_conv = "features.0"
+    classifier_name = "classifier.6"
+
+    @classmethod
+    def card_facts_for(cls, cfg: list[Conv | str]) -> dict[str, Any]:
+        """:meth:`card_facts` for a network built from ``cfg`` (its smallest input depends on
+        the config)."""
+        return {
+            "min_input_size": min_input_side(cfg),
+            "first_conv": cls.first_conv,
+            "classifier": cls.classifier_name,
+        }
 
     def forward_features(self, x: Tensor) -> Tensor:
         # lecture / 2012 at 227 (owt at 224 with 64, 192, 384, 256, 256 maps):
@@ -186,15 +215,11 @@ class AlexNet(ClassicNet):
         convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
         fcs = [m for m in self.classifier if isinstance(m, nn.Linear)]
         ones = {id(convs[1]), id(convs[3]), id(convs[4]), id(fcs[0]), id(fcs[1])}
-        for m in (*convs, *fcs):
+        layers: list[nn.Conv2d | nn.Linear] = [*convs, *fcs]
+        for m in layers:
             nn.init.normal_(m.weight, mean=0.0, std=0.01)
+            assert m.bias is not None  # every layer of AlexNet has a bias
             nn.init.constant_(m.bias, 1.0 if id(m) in ones else 0.0)
-
-
-# The smallest input side each config accepts, from the layer arithmetic
-# (conv1 out = floor((H + 2p - 11) / 4) + 1 must reach 15 for pool5 to get a 3x3 map):
-# padding 0 -> 67, padding 2 -> 63. tests/test_models_alexnet.py checks them on the raw layers.
-_MIN_SIDE = {"lecture": 67, "2012": 67, "owt": 63}
 
 
 @register_model(
@@ -202,9 +227,7 @@ _MIN_SIDE = {"lecture": 67, "2012": 67, "owt": 63}
     paper=_PAPER_2012 + " -- one tower, as in the lecture",
     year=2012,
     input_size=(3, 227, 227),
-    min_input_size=_MIN_SIDE["lecture"],
-    first_conv="features.0",
-    classifier="classifier.6",
+    **AlexNet.card_facts_for(cfgs["lecture"]),
     notes="The lecture's table: one tower, 96-256-384-384-256, no LRN; 62,378,344 params.",
 )
 def alexnet(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> AlexNet:
@@ -216,9 +239,7 @@ def alexnet(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5)
     The input is 227x227, the size that gives conv1 its 55x55 maps. Dropout and initialisation
     follow torchvision (dropout before fc6 and fc7; PyTorch's default init).
     """
-    return AlexNet(
-        cfgs["lecture"], num_classes, in_chans, dropout, min_input_size=_MIN_SIDE["lecture"]
-    )
+    return AlexNet(cfgs["lecture"], num_classes, in_chans, dropout)
 
 
 @register_model(
@@ -226,9 +247,7 @@ def alexnet(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5)
     paper=_PAPER_2012,
     year=2012,
     input_size=(3, 227, 227),
-    min_input_size=_MIN_SIDE["2012"],
-    first_conv="features.0",
-    classifier="classifier.6",
+    **AlexNet.card_facts_for(cfgs["2012"]),
     mean=IMAGENET_MEAN,
     std=(1 / 255, 1 / 255, 1 / 255),
     notes=(
@@ -270,7 +289,6 @@ def alexnet_2012(
         dropout,
         dropout_after_relu=True,
         lrn_groups=2,
-        min_input_size=_MIN_SIDE["2012"],
     )
     if paper_init:
         model.init_paper_()
@@ -282,9 +300,7 @@ def alexnet_2012(
     paper=_PAPER_OWT,
     year=2014,
     input_size=(3, 224, 224),
-    min_input_size=_MIN_SIDE["owt"],
-    first_conv="features.0",
-    classifier="classifier.6",
+    **AlexNet.card_facts_for(cfgs["owt"]),
     torchvision_twin="alexnet",
     notes="torchvision's alexnet (64-192-384-256-256, no LRN); loads its state dict strictly.",
 )
@@ -296,4 +312,4 @@ def alexnet_owt(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 
     state dict loads with ``strict=True``. It differs from the 2012 network in its channel
     counts (the paper's towers halved and regrouped), its lack of LRN and its padding.
     """
-    return AlexNet(cfgs["owt"], num_classes, in_chans, dropout, min_input_size=_MIN_SIDE["owt"])
+    return AlexNet(cfgs["owt"], num_classes, in_chans, dropout)

@@ -43,6 +43,7 @@ from collections import namedtuple
 from typing import Any
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -171,6 +172,19 @@ class InceptionNaive(nn.Module):
         return torch.cat(branches, 1)
 
 
+def paper_aux_pool(x: Tensor) -> Tensor:
+    """The paper's 5x5/3 average pool where the map is at least 5x5, then adaptive to 4x4.
+
+    Wrapped for ``torch.fx`` (a single call in a traced graph): the choice depends on the
+    map's size, which a symbolic trace does not know."""
+    if min(x.shape[-2:]) >= 5:
+        x = F.avg_pool2d(x, kernel_size=5, stride=3)
+    return F.adaptive_avg_pool2d(x, (4, 4))
+
+
+torch.fx.wrap("paper_aux_pool")
+
+
 class InceptionAux(nn.Module):
     """Auxiliary classifier: average pool, conv 1x1 (128), fc 1024, ReLU, dropout, linear.
 
@@ -196,9 +210,7 @@ class InceptionAux(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # aux1: N x 512 x 14 x 14, aux2: N x 528 x 14 x 14 (naive: 1280 and 2640 channels)
-        if self.paper_pool and min(x.shape[-2:]) >= 5:
-            x = F.avg_pool2d(x, kernel_size=5, stride=3)
-        x = F.adaptive_avg_pool2d(x, (4, 4))
+        x = paper_aux_pool(x) if self.paper_pool else F.adaptive_avg_pool2d(x, (4, 4))
         # N x C x 4 x 4
         x = self.conv(x)
         # N x 128 x 4 x 4
@@ -213,20 +225,104 @@ class InceptionAux(nn.Module):
 
 
 class _GoogLeNetBase(ClassicNet):
-    """The forward logic shared by the three networks: a trunk that may also compute the
-    auxiliary logits, then global average pool, dropout and the classifier ``fc``."""
+    """What the three networks share: the nine inception modules of Table 1 with their pools and
+    auxiliary heads, the trunk that runs them, and the global average pool, dropout and ``fc``.
+
+    A subclass builds its own stem (``conv1`` ... ``maxpool2``, 192 maps at a quarter of the
+    input side), runs it in :meth:`_stem`, then calls :meth:`_build_inceptions_and_head`.
+    """
 
     classifier_name = "fc"
-    aux_logits: bool
+    first_conv = "conv1.conv"
+    inception3a: nn.Module
+    inception3b: nn.Module
+    inception4a: nn.Module
+    inception4b: nn.Module
+    inception4c: nn.Module
+    inception4d: nn.Module
+    inception4e: nn.Module
+    inception5a: nn.Module
+    inception5b: nn.Module
     aux1: InceptionAux | None
     aux2: InceptionAux | None
-    avgpool: nn.Module
-    dropout: nn.Module
-    fc: nn.Linear
+
+    def __init__(self, num_classes: int, in_chans: int, aux_logits: bool) -> None:
+        super().__init__()
+        self.in_chans = in_chans
+        self.num_classes = num_classes
+        self.aux_logits = aux_logits
+
+    def _make_inception(
+        self, in_channels: int, cfg: tuple[int, int, int, int, int, int]
+    ) -> Inception | InceptionNaive:
+        raise NotImplementedError
+
+    def _build_inceptions_and_head(
+        self,
+        *,
+        pool_before_stage5: nn.MaxPool2d,
+        aux_block: type[nn.Module],
+        aux_paper_pool: bool,
+        dropout: float,
+        dropout_aux: float,
+    ) -> None:
+        in_channels = 192  # the stem's output
+        blocks: dict[str, Inception | InceptionNaive] = {}
+        for stage, cfg in inception_cfgs.items():
+            blocks[stage] = self._make_inception(in_channels, cfg)
+            setattr(self, f"inception{stage}", blocks[stage])
+            in_channels = blocks[stage].out_channels
+        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.maxpool4 = pool_before_stage5
+        self.aux1 = self.aux2 = None
+        if self.aux_logits:
+            self.aux1, self.aux2 = (
+                InceptionAux(
+                    blocks[stage].out_channels,
+                    self.num_classes,
+                    conv_block=aux_block,
+                    dropout=dropout_aux,
+                    paper_pool=aux_paper_pool,
+                )
+                for stage in _AUX_AFTER
+            )
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.dropout = nn.Dropout(p=dropout)
+        self.fc = nn.Linear(in_channels, self.num_classes)
+
+    def _stem(self, x: Tensor) -> Tensor:
+        """``conv1`` ... ``maxpool2``: N x 3 x 224 x 224 -> N x 192 x 28 x 28."""
+        raise NotImplementedError
 
     def _trunk(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """Feature maps before the pool, and the aux logits (after 4d, after 4a) if asked."""
-        raise NotImplementedError
+        x = self._stem(x)
+        # N x 192 x 28 x 28
+        x = self.inception3a(x)
+        # N x 256 x 28 x 28 (naive: 416)
+        x = self.inception3b(x)
+        # N x 480 x 28 x 28 (naive: 832)
+        x = self.maxpool3(x)
+        # N x 480 x 14 x 14
+        x = self.inception4a(x)
+        # N x 512 x 14 x 14 (naive: 1280)
+        aux1 = self.aux1(x) if with_aux and self.aux1 is not None else None
+        x = self.inception4b(x)
+        # N x 512 x 14 x 14
+        x = self.inception4c(x)
+        # N x 512 x 14 x 14
+        x = self.inception4d(x)
+        # N x 528 x 14 x 14 (naive: 2640)
+        aux2 = self.aux2(x) if with_aux and self.aux2 is not None else None
+        x = self.inception4e(x)
+        # N x 832 x 14 x 14
+        x = self.maxpool4(x)
+        # N x 832 x 7 x 7
+        x = self.inception5a(x)
+        # N x 832 x 7 x 7
+        x = self.inception5b(x)
+        # N x 1024 x 7 x 7 (naive: 4944)
+        return x, aux2, aux1
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self._trunk(x, with_aux=False)[0]
@@ -260,28 +356,6 @@ class _GoogLeNetBase(ClassicNet):
                     device=old.weight.device, dtype=old.weight.dtype
                 )
 
-    def _init_paper_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.constant_(m.bias, 0)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.constant_(m.bias, 0)
-
-
-def _stem_paper(in_chans: int) -> dict[str, nn.Module]:
-    # Caffe's LRN (n=5, alpha=1e-4, beta=0.75, k=1) divides alpha by n, as PyTorch's does.
-    return {
-        "conv1": ConvReLU(in_chans, 64, kernel_size=7, stride=2, padding=3),
-        "maxpool1": nn.MaxPool2d(3, stride=2, ceil_mode=True),
-        "norm1": nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0),
-        "conv2": ConvReLU(64, 64, kernel_size=1),
-        "conv3": ConvReLU(64, 192, kernel_size=3, padding=1),
-        "norm2": nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0),
-        "maxpool2": nn.MaxPool2d(3, stride=2, ceil_mode=True),
-    }
-
 
 class GoogLeNet(_GoogLeNetBase):
     """The paper's GoogLeNet (Table 1), inception modules with dimension reduction.
@@ -303,39 +377,31 @@ class GoogLeNet(_GoogLeNetBase):
         dropout_aux: float = 0.7,
         init_weights: bool = True,
     ) -> None:
-        super().__init__()
-        self.in_chans = in_chans
-        self.num_classes = num_classes
-        self.aux_logits = aux_logits
-        for name, module in _stem_paper(in_chans).items():
-            setattr(self, name, module)
-        in_channels = 192
-        for stage, cfg in inception_cfgs.items():
-            block = self._make_inception(in_channels, cfg)
-            setattr(self, f"inception{stage}", block)
-            in_channels = block.out_channels
-        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.maxpool4 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        if aux_logits:
-            self.aux1 = InceptionAux(
-                self.inception4a.out_channels, num_classes, dropout=dropout_aux
-            )
-            self.aux2 = InceptionAux(
-                self.inception4d.out_channels, num_classes, dropout=dropout_aux
-            )
-        else:
-            self.aux1 = None
-            self.aux2 = None
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.dropout = nn.Dropout(p=dropout)
-        self.fc = nn.Linear(in_channels, num_classes)
+        super().__init__(num_classes, in_chans, aux_logits)
+        # Caffe's LRN (n=5, alpha=1e-4, beta=0.75, k=1) divides alpha by n, as PyTorch's does.
+        self.conv1 = ConvReLU(in_chans, 64, kernel_size=7, stride=2, padding=3)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.norm1 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+        self.conv2 = ConvReLU(64, 64, kernel_size=1)
+        self.conv3 = ConvReLU(64, 192, kernel_size=3, padding=1)
+        self.norm2 = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self._build_inceptions_and_head(
+            pool_before_stage5=nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            aux_block=ConvReLU,
+            aux_paper_pool=True,
+            dropout=dropout,
+            dropout_aux=dropout_aux,
+        )
         if init_weights:
             self._init_paper_weights()
 
-    def _make_inception(self, in_channels: int, cfg: tuple[int, ...]) -> nn.Module:
+    def _make_inception(
+        self, in_channels: int, cfg: tuple[int, int, int, int, int, int]
+    ) -> Inception | InceptionNaive:
         return Inception(in_channels, *cfg)
 
-    def _trunk(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def _stem(self, x: Tensor) -> Tensor:
         # N x 3 x 224 x 224
         x = self.conv1(x)
         # N x 64 x 112 x 112
@@ -345,33 +411,17 @@ class GoogLeNet(_GoogLeNetBase):
         # N x 64 x 56 x 56
         x = self.norm2(self.conv3(x))
         # N x 192 x 56 x 56
-        x = self.maxpool2(x)
-        # N x 192 x 28 x 28
-        x = self.inception3a(x)
-        # N x 256 x 28 x 28
-        x = self.inception3b(x)
-        # N x 480 x 28 x 28
-        x = self.maxpool3(x)
-        # N x 480 x 14 x 14
-        x = self.inception4a(x)
-        # N x 512 x 14 x 14
-        aux1 = self.aux1(x) if with_aux and self.aux1 is not None else None
-        x = self.inception4b(x)
-        # N x 512 x 14 x 14
-        x = self.inception4c(x)
-        # N x 512 x 14 x 14
-        x = self.inception4d(x)
-        # N x 528 x 14 x 14
-        aux2 = self.aux2(x) if with_aux and self.aux2 is not None else None
-        x = self.inception4e(x)
-        # N x 832 x 14 x 14
-        x = self.maxpool4(x)
-        # N x 832 x 7 x 7
-        x = self.inception5a(x)
-        # N x 832 x 7 x 7
-        x = self.inception5b(x)
-        # N x 1024 x 7 x 7
-        return x, aux2, aux1
+        return self.maxpool2(x)
+
+    def _init_paper_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                else:
+                    nn.init.normal_(m.weight, 0, 0.01)
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0)
 
 
 class GoogLeNetNaive(GoogLeNet):
@@ -383,7 +433,9 @@ class GoogLeNetNaive(GoogLeNet):
     Stem, pools, auxiliary heads (on 1280 and 2640 channels) and classifier are the paper's.
     """
 
-    def _make_inception(self, in_channels: int, cfg: tuple[int, ...]) -> nn.Module:
+    def _make_inception(
+        self, in_channels: int, cfg: tuple[int, int, int, int, int, int]
+    ) -> Inception | InceptionNaive:
         ch1x1, _, ch3x3, _, ch5x5, _ = cfg
         return InceptionNaive(in_channels, ch1x1, ch3x3, ch5x5)
 
@@ -412,40 +464,25 @@ class GoogLeNetTV(_GoogLeNetBase):
         dropout_aux: float = 0.7,
         init_weights: bool = True,
     ) -> None:
-        super().__init__()
         if transform_input and in_chans != 3:
             raise ConvzooError(
                 f"transform_input re-normalises the three ImageNet RGB channels; it needs "
                 f"in_chans=3, got in_chans={in_chans}. Pass transform_input=False."
             )
-        self.in_chans = in_chans
-        self.num_classes = num_classes
-        self.aux_logits = aux_logits
+        super().__init__(num_classes, in_chans, aux_logits)
         self.transform_input = transform_input
-
         self.conv1 = BasicConv2d(in_chans, 64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = BasicConv2d(64, 64, kernel_size=1)
         self.conv3 = BasicConv2d(64, 192, kernel_size=3, padding=1)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        in_channels = 192
-        for stage, cfg in inception_cfgs.items():
-            block = Inception(in_channels, *cfg, conv_block=BasicConv2d, ch5x5_kernel=3)
-            setattr(self, f"inception{stage}", block)
-            in_channels = block.out_channels
-        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
-        if aux_logits:
-            kw: dict[str, Any] = dict(conv_block=BasicConv2d, dropout=dropout_aux, paper_pool=False)
-            self.aux1 = InceptionAux(512, num_classes, **kw)
-            self.aux2 = InceptionAux(528, num_classes, **kw)
-        else:
-            self.aux1 = None
-            self.aux2 = None
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.dropout = nn.Dropout(p=dropout)
-        self.fc = nn.Linear(1024, num_classes)
-
+        self._build_inceptions_and_head(
+            pool_before_stage5=nn.MaxPool2d(2, stride=2, ceil_mode=True),
+            aux_block=BasicConv2d,
+            aux_paper_pool=False,
+            dropout=dropout,
+            dropout_aux=dropout_aux,
+        )
         if init_weights:  # torchvision's
             for m in self.modules():
                 if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -453,6 +490,11 @@ class GoogLeNetTV(_GoogLeNetBase):
                 elif isinstance(m, nn.BatchNorm2d):
                     nn.init.constant_(m.weight, 1)
                     nn.init.constant_(m.bias, 0)
+
+    def _make_inception(
+        self, in_channels: int, cfg: tuple[int, int, int, int, int, int]
+    ) -> Inception | InceptionNaive:
+        return Inception(in_channels, *cfg, conv_block=BasicConv2d, ch5x5_kernel=3)
 
     def _transform_input(self, x: Tensor) -> Tensor:
         if self.transform_input:
@@ -462,7 +504,7 @@ class GoogLeNetTV(_GoogLeNetBase):
             x = torch.cat((x_ch0, x_ch1, x_ch2), 1)
         return x
 
-    def _trunk(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def _stem(self, x: Tensor) -> Tensor:
         x = self._transform_input(x)
         # N x 3 x 224 x 224
         x = self.conv1(x)
@@ -473,33 +515,7 @@ class GoogLeNetTV(_GoogLeNetBase):
         # N x 64 x 56 x 56
         x = self.conv3(x)
         # N x 192 x 56 x 56
-        x = self.maxpool2(x)
-        # N x 192 x 28 x 28
-        x = self.inception3a(x)
-        # N x 256 x 28 x 28
-        x = self.inception3b(x)
-        # N x 480 x 28 x 28
-        x = self.maxpool3(x)
-        # N x 480 x 14 x 14
-        x = self.inception4a(x)
-        # N x 512 x 14 x 14
-        aux1 = self.aux1(x) if with_aux and self.aux1 is not None else None
-        x = self.inception4b(x)
-        # N x 512 x 14 x 14
-        x = self.inception4c(x)
-        # N x 512 x 14 x 14
-        x = self.inception4d(x)
-        # N x 528 x 14 x 14
-        aux2 = self.aux2(x) if with_aux and self.aux2 is not None else None
-        x = self.inception4e(x)
-        # N x 832 x 14 x 14
-        x = self.maxpool4(x)
-        # N x 832 x 7 x 7
-        x = self.inception5a(x)
-        # N x 832 x 7 x 7
-        x = self.inception5b(x)
-        # N x 1024 x 7 x 7
-        return x, aux2, aux1
+        return self.maxpool2(x)
 
 
 _COMMON: dict[str, Any] = dict(
@@ -507,14 +523,12 @@ _COMMON: dict[str, Any] = dict(
     paper=_PAPER,
     year=2014,
     input_size=(3, 224, 224),
-    first_conv="conv1.conv",
-    classifier="fc",
 )
 
 
 @register_model(
     **_COMMON,
-    min_input_size=GoogLeNet.min_input_size,
+    **GoogLeNet.card_facts(),
     notes="the paper's network: true 5x5 branches, LRN, no BN, aux heads (aux_logits=True)",
 )
 def googlenet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> GoogLeNet:
@@ -524,7 +538,7 @@ def googlenet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> G
 
 @register_model(
     **_COMMON,
-    min_input_size=GoogLeNetNaive.min_input_size,
+    **GoogLeNetNaive.card_facts(),
     notes="GoogLeNet of naive inception modules (Fig. 2a): widths grow, for cost comparison",
 )
 def googlenet_naive(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> GoogLeNetNaive:
@@ -534,7 +548,7 @@ def googlenet_naive(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any
 
 @register_model(
     **_COMMON,
-    min_input_size=GoogLeNetTV.min_input_size,
+    **GoogLeNetTV.card_facts(),
     torchvision_twin="googlenet",
     notes="torchvision's layout: BN, 3x3 in the '5x5' branch, transform_input",
 )

@@ -9,6 +9,7 @@ the layer's depth (C1, S2, C3, S4, C5, F6, then the output layer).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -81,12 +82,14 @@ class LeNet5(ClassicNet):
     32x32. The smallest input is 16x16: below it the second pool gets a 1x1 map.
     """
 
+    min_input_size = 16
+    first_conv = "features.0"
+    classifier_name = "classifier.4"
+
     def __init__(self, num_classes: int = 10, in_chans: int = 1) -> None:
         super().__init__()
         self.in_chans = in_chans
         self.num_classes = num_classes
-        self.min_input_size = 16
-        self.classifier_name = "classifier.4"
         self.features = nn.Sequential(
             nn.Conv2d(in_chans, 6, kernel_size=5),  # C1
             nn.Tanh(),
@@ -184,6 +187,8 @@ class PartialConv2d(nn.Module):
     full 6 -> 16 convolution. The forward scatters them into a dense, mostly zero kernel and runs
     one ``conv2d``, which is quicker than 16 small convolutions and gives the same sums.
     """
+
+    pair_index: Tensor
 
     def __init__(
         self, table: tuple[tuple[int, ...], ...], in_channels: int, kernel_size: int = 5
@@ -285,6 +290,8 @@ class EuclideanRBF(nn.Module):
     paper ("the parameter vectors of these units were chosen by hand and kept fixed").
     """
 
+    centres: Tensor
+
     def __init__(self, in_features: int = 84, out_features: int = 10) -> None:
         super().__init__()
         self.in_features = in_features
@@ -331,12 +338,14 @@ class LeNet5_1998(ClassicNet):
     #: The layers that :meth:`layer_counts` reports, with the paper's names.
     PAPER_LAYERS = ("c1", "s2", "c3", "s4", "c5", "f6")
 
+    min_input_size = 16
+    first_conv = "c1"
+    classifier_name = "rbf"
+
     def __init__(self, num_classes: int = 10, in_chans: int = 1) -> None:
         super().__init__()
         self.in_chans = in_chans
         self.num_classes = num_classes
-        self.min_input_size = 16
-        self.classifier_name = "rbf"
         self.c1 = nn.Conv2d(in_chans, 6, kernel_size=5)
         self.act1 = ScaledTanh()
         self.s2 = TrainableSubsampling(6)
@@ -383,8 +392,6 @@ class LeNet5_1998(ClassicNet):
         self.num_classes = num_classes
         card = getattr(self, "card", None)
         if card is not None:
-            import dataclasses
-
             self.card = dataclasses.replace(card, num_classes=num_classes)
 
     def layer_counts(self, input_size: tuple[int, int] = (32, 32)) -> list[dict[str, Any]]:
@@ -424,7 +431,7 @@ class LeNet5_1998(ClassicNet):
 
 def _inputs_per_map(module: nn.Module) -> list[int]:
     """For each output map (or unit) of a layer, the connections into one of its units."""
-    if hasattr(module, "inputs_per_map"):
+    if isinstance(module, (TrainableSubsampling, PartialConv2d)):
         return module.inputs_per_map()
     bias = 1 if getattr(module, "bias", None) is not None else 0
     if isinstance(module, nn.Conv2d):
@@ -454,9 +461,7 @@ def _paper_init(layer: nn.Conv2d | nn.Linear) -> None:
     paper=_PAPER + " -- as taught",
     year=1998,
     input_size=(1, 32, 32),
-    min_input_size=16,
-    first_conv="features.0",
-    classifier="classifier.4",
+    **LeNet5.card_facts(),
     num_classes=10,
     mean=MNIST_MEAN,
     std=MNIST_STD,
@@ -472,9 +477,7 @@ def lenet5(*, num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> LeNet5
     paper=_PAPER,
     year=1998,
     input_size=(1, 32, 32),
-    min_input_size=16,
-    first_conv="c1",
-    classifier="rbf",
+    **LeNet5_1998.card_facts(),
     num_classes=10,
     mean=PAPER_MEAN,
     std=PAPER_STD,

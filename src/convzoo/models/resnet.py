@@ -125,8 +125,9 @@ class ResNet(ClassicNet):
     batch of 2 or more where the last stage's map is 1x1.
     """
 
-    classifier_name = "fc"
     min_input_size = 1
+    first_conv = "conv1"
+    classifier_name = "fc"
 
     def __init__(
         self,
@@ -221,9 +222,7 @@ _COMMON: dict[str, Any] = dict(
     paper=_PAPER,
     year=2015,
     input_size=(3, 224, 224),
-    min_input_size=1,
-    first_conv="conv1",
-    classifier="fc",
+    **ResNet.card_facts(),
 )
 
 

@@ -81,8 +81,9 @@ class VGG(ClassicNet):
     pool sees 2x2); the adaptive pool then brings any map to 7x7.
     """
 
-    classifier_name = "classifier.6"
     min_input_size = 32
+    first_conv = "features.0"
+    classifier_name = "classifier.6"
 
     def __init__(
         self,
@@ -147,9 +148,7 @@ _COMMON: dict[str, Any] = dict(
     paper=_PAPER,
     year=2014,
     input_size=(3, 224, 224),
-    min_input_size=32,
-    first_conv="features.0",
-    classifier="classifier.6",
+    **VGG.card_facts(),
 )
 
 
