@@ -501,7 +501,9 @@ def export_program(
     batch = {0: torch.export.Dim("batch", min=1, max=4096)} if dynamic_batch else None
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.export.export(net, (x,), dynamic_shapes=(batch,) if batch else None)
+        # torch.export specialises a size of 1 to a constant: trace a dynamic batch with two.
+        traced = torch.cat([x, x]) if batch and x.shape[0] == 1 else x
+        program = torch.export.export(net, (traced,), dynamic_shapes=(batch,) if batch else None)
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     path.parent.mkdir(parents=True, exist_ok=True)

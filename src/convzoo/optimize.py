@@ -711,7 +711,9 @@ def _quantize_pt2e(m: nn.Module, x: Tensor, calibration: list[Tensor]) -> nn.Mod
 
     # The batch dimension is dynamic so that calibration batches of any size pass through.
     dims = {0: torch.export.Dim("batch", min=1, max=4096)}
-    exported = torch.export.export(m, (x,), dynamic_shapes=(dims,), strict=False).module()
+    # (torch.export specialises a size of 1 to a constant: trace with two.)
+    traced = torch.cat([x, x]) if x.shape[0] == 1 else x
+    exported = torch.export.export(m, (traced,), dynamic_shapes=(dims,), strict=False).module()
     quantizer = xiq.X86InductorQuantizer()
     quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
     prepared = prepare_pt2e(exported, quantizer)
