@@ -434,7 +434,7 @@ def test_every_runtime_and_int8_side_by_side(tmp_path):
         calibration_batches=2,
         **FAST,
     )
-    rows = {(r["runtime"], r["precision"]): r for r in run_benchmark(settings, tmp_path, False)}
+    rows = {(r["runtime"], r["precision"]): r for r in run_benchmark(settings, tmp_path, progress=False)}
     assert rows["eager", "int8"]["status"].startswith("n/a: --runtime eager does not run int8")
     for key in [("optimize", "fp32"), ("onnxruntime", "int8"), ("openvino", "int8")]:
         assert rows[key]["status"] == "ok", rows[key]["status"]
@@ -457,6 +457,10 @@ def test_old_spellings_still_work():
     s = BenchSettings(names=["lenet5"], optimize=True)
     validate(s)
     assert s.runtimes == ["optimize"] and s.optimize
+    s = BenchSettings(names=["lenet5"], runtimes=["eager", "optimize"], precisions=["fp32"])
+    validate(s)
+    validate(s)  # the CLI validates before making the folder, run_benchmark again
+    assert s.runtimes == ["eager", "optimize"] and s.precisions == ["fp32"]
 
 
 def test_device_defaults_to_auto_like_train():

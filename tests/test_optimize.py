@@ -198,3 +198,57 @@ def test_int8_openvino_nncf_keeps_99_percent_of_top1_on_held_out_digits(digits_l
 def test_int8_inductor_pt2e_keeps_99_percent_of_top1_on_held_out_digits(digits_lenet):
     fast = _int8_on_digits(digits_lenet, "inductor")
     assert fast.report.compiled, fast.report.fallback_reason
+
+
+# ---- predict --fast and evaluate --fast ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_predict_fast_gives_the_same_classes(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from convzoo.cli import main
+
+    digits = load_digits()
+    for i in range(6):  # real digits, white strokes on black as the digits set has them
+        pixels = (digits.images[i] * 255 / 16).astype("uint8")
+        Image.fromarray(pixels).resize((32, 32)).save(tmp_path / f"{i}.png")
+    argv = ["predict", "lenet5", "--weights", "digits", str(tmp_path), "--json", "--topk", "1"]
+    assert main(argv) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--fast"]) == 0
+    captured = capsys.readouterr()
+    fast = json.loads(captured.out)
+    assert "fast: " in captured.err and "fastest" in captured.err
+    top = [[t["class"] for t in r["top"]] for r in plain["results"]]
+    assert top == [[t["class"] for t in r["top"]] for r in fast["results"]]
+    for a, b in zip(plain["results"], fast["results"], strict=True):
+        assert a["top"][0]["prob"] == pytest.approx(b["top"][0]["prob"], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_evaluate_fast_gives_the_same_accuracy(tmp_path, capsys):
+    import json
+
+    from convzoo.cli import main
+    from convzoo.train.checkpoint import save_checkpoint
+
+    model = convzoo.create_model("lenet5", weights="digits").eval()
+    meta = {
+        "model": {"name": "lenet5", "kwargs": {}},
+        "classes": [str(i) for i in range(10)],
+        "config": {"data": "digits", "val_fraction": 0.2, "seed": 0},
+    }
+    save_checkpoint(tmp_path / "run" / "best", model, meta)
+    results = []
+    for extra in ([], ["--fast"]):
+        out = tmp_path / ("fast" if extra else "plain")
+        assert main(["evaluate", str(tmp_path / "run"), "--out", str(out), *extra]) == 0
+        (path,) = out.glob("eval-*.json")
+        results.append(json.loads(path.read_text()))
+    assert "fast: " in capsys.readouterr().err
+    top1 = [r.get("top1", r.get("metrics", {}).get("top1")) for r in results]
+    assert top1[0] is not None and top1[0] == pytest.approx(top1[1], abs=1 / 359)

@@ -197,14 +197,13 @@ def parse_batch_sizes(text: str | list[int]) -> list[int]:
 
 def _normalise_variants(settings: BenchSettings) -> None:
     """Fold the one-variant spellings into ``runtimes`` and ``precisions``."""
-    runtimes = list(settings.runtimes)
-    if settings.runtime is not None:
-        runtimes.append(settings.runtime)
-    if settings.optimize:
+    runtimes = [_RUNTIME_ALIASES.get(r, r) for r in settings.runtimes]
+    if not runtimes:  # the older spellings; once normalised, runtimes is set (idempotent)
+        legacy = _RUNTIME_ALIASES.get(settings.runtime or "eager", settings.runtime or "eager")
+        # --optimize meant "the torch network, optimized": optimize instead of eager.
+        runtimes = ["optimize"] if settings.optimize and legacy == "eager" else [legacy]
+    if settings.optimize and "optimize" not in runtimes:
         runtimes.append("optimize")
-    runtimes = [_RUNTIME_ALIASES.get(r, r) for r in runtimes] or ["eager"]
-    if "optimize" in runtimes and "eager" in runtimes and settings.optimize:
-        runtimes.remove("eager")  # --optimize alone means "time optimize instead of eager"
     precisions = list(settings.precisions)
     if settings.precision is not None:
         precisions.append(settings.precision)
@@ -577,7 +576,9 @@ class BenchmarkRunner:
         self.settings = settings
         self.device = device
         self.input_size = input_size
-        self.dtype = PRECISIONS[variant.precision]
+        # ONNX Runtime and OpenVINO take the fp32 network and apply the precision themselves.
+        torch_side = variant.runtime in ("eager", "optimize")
+        self.dtype = PRECISIONS[variant.precision] if torch_side else torch.float32
         base = model if model is not None else registry.create_model(name)
         self.model = base.to(device=device, dtype=self.dtype)
         if settings.channels_last:
@@ -876,6 +877,7 @@ def run_benchmark(
     validate(settings)
     device = resolve_device(settings.device)
     out = Path(out_dir) if out_dir is not None else new_results_dir()
+    threads_before = torch.get_num_threads()
     threads_why = None
     if device.type == "cpu" or settings.threads:
         threads_why = f"--threads {settings.threads}" if settings.threads else None
@@ -914,6 +916,7 @@ def run_benchmark(
         )
         writer.flush()
         run.close()
+        torch.set_num_threads(threads_before)
     return writer.rows
 
 
@@ -1030,6 +1033,14 @@ def _status_of(err: BaseException) -> str:
     return "oom" if is_oom(err) else f"error: {type(err).__name__}: {str(err)[:200]}"
 
 
+def _model_for(base: nn.Module, variant: Variant, settings: BenchSettings) -> nn.Module:
+    torch_side = variant.runtime in ("eager", "optimize")
+    changes = settings.channels_last or (
+        torch_side and PRECISIONS[variant.precision] != torch.float32
+    )
+    return copy.deepcopy(base) if changes else base
+
+
 def _measure_point(
     settings: BenchSettings,
     network: tuple[str, nn.Module, list[Variant]],
@@ -1042,7 +1053,11 @@ def _measure_point(
     """Every variant of one network at one batch size, timed interleaved: one row each."""
     name, base, todo = network
     kind = InferenceBenchmarkRunner if mode == "inference" else TrainBenchmarkRunner
-    runners = [kind(name, v, settings, device, input_size, copy.deepcopy(base)) for v in todo]
+    # A copy only for a variant that changes the network (dtype, memory format): VGG-16 in
+    # nine variants would otherwise hold nine 550 MB copies.
+    runners = [
+        kind(name, v, settings, device, input_size, _model_for(base, v, settings)) for v in todo
+    ]
     fns = [r.call(bs) for r in runners]
     twin_runner = None
     if twin is not None:
