@@ -434,7 +434,9 @@ def test_every_runtime_and_int8_side_by_side(tmp_path):
         calibration_batches=2,
         **FAST,
     )
-    rows = {(r["runtime"], r["precision"]): r for r in run_benchmark(settings, tmp_path, progress=False)}
+    rows = {
+        (r["runtime"], r["precision"]): r for r in run_benchmark(settings, tmp_path, progress=False)
+    }
     assert rows["eager", "int8"]["status"].startswith("n/a: --runtime eager does not run int8")
     for key in [("optimize", "fp32"), ("onnxruntime", "int8"), ("openvino", "int8")]:
         assert rows[key]["status"] == "ok", rows[key]["status"]
