@@ -579,3 +579,19 @@ def test_forward_backward_legend_stays_off_the_bars(small_results, monkeypatch):
     for artist in [*ax.patches, *ax.texts]:
         box = artist.get_window_extent(renderer)
         assert not legend.overlaps(box), artist
+
+
+def test_a_variant_that_cannot_be_built_costs_only_its_own_row(tmp_path, monkeypatch):
+    def broken(runtime, *args, **kwargs):
+        raise RuntimeError(f"{runtime} exploded")
+
+    monkeypatch.setattr(harness, "build_runtime", broken)
+    settings = BenchSettings(
+        names=["lenet5"], batch_sizes=[1], runtimes=["eager", "onnxruntime"], **FAST
+    )
+    rows = run_benchmark(settings, tmp_path, progress=False)
+    assert [(r["runtime"], r["status"]) for r in rows] == [
+        ("eager", "ok"),
+        ("onnxruntime", "error: RuntimeError: onnxruntime exploded"),
+    ]
+    assert rows[0]["images_per_s"] > 0
