@@ -252,3 +252,50 @@ def test_evaluate_fast_gives_the_same_accuracy(tmp_path, capsys):
     assert "fast: " in capsys.readouterr().err
     top1 = [r.get("top1", r.get("metrics", {}).get("top1")) for r in results]
     assert top1[0] is not None and top1[0] == pytest.approx(top1[1], abs=1 / 359)
+
+
+@pytest.mark.slow
+@needs_ort
+def test_int8_keeps_99_percent_of_top1_after_a_fine_tune_on_a_real_image_folder(tmp_path):
+    """The digits LeNet-5 fine-tuned on a folder of real Fashion-MNIST photos (PNG files, four
+    classes), then quantized: the decisions on the folder's held-out images are kept."""
+    from PIL import Image
+
+    from convzoo.data import DEBIAN_FASHION_MNIST, load_idx_pair
+
+    pair = load_idx_pair([DEBIAN_FASHION_MNIST], "train")
+    if pair is None:
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    images, labels = pair
+    classes = {0: "t-shirt", 1: "trouser", 7: "sneaker", 8: "bag"}
+    for label, name in classes.items():
+        (tmp_path / name).mkdir()
+        for k, i in enumerate((labels == label).nonzero()[0][:150]):
+            Image.fromarray(images[i]).save(tmp_path / name / f"{k}.png")
+    model = convzoo.create_model("lenet5", weights="digits")
+    model.reset_classifier(len(classes))
+    bundle = build_datasets(str(tmp_path), model.card, augment=False, val_fraction=0.25, seed=0)
+    train = torch.utils.data.DataLoader(
+        bundle.train, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(4):
+        for x, y in train:
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    model.eval()
+    held_out = list(torch.utils.data.DataLoader(bundle.val, batch_size=64))
+    assert accuracy(model, held_out) > 0.85  # it learnt the folder
+    calibration = [x for i, (x, _) in enumerate(train) if i < 8]
+    fast = optimize(
+        model,
+        held_out[0][0][:8],
+        precision="int8",
+        calibration=calibration,
+        validation=held_out,
+        runtime="onnxruntime",
+    )
+    assert fast.report.agreement_images == len(bundle.val) > 100  # the held-out quarter
+    assert fast.report.top1_agreement >= 0.99, fast.report.summary()
