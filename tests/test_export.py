@@ -373,15 +373,18 @@ def test_weights_from_a_run_folder(tmp_path, capsys):
 
 
 def test_metadata_is_data_never_a_download(tmp_path):
-    """A checkpoint's kwargs pass an allow-list: weights=URL in metadata is dropped."""
+    """A checkpoint's kwargs pass an allow-list: weights=URL in metadata is refused."""
     from safetensors.torch import save_file
 
     model = convzoo.create_model("lenet5")
     save_file(model.state_dict(), str(tmp_path / "best.safetensors"))
     meta = {"model": "lenet5", "kwargs": {"weights": "http://127.0.0.1:9/evil.pth"}}
     (tmp_path / "best.json").write_text(json.dumps(meta))
-    loaded, name = load_network(str(tmp_path))  # no request: 127.0.0.1:9 would refuse it
-    assert name == "lenet5"
+    with pytest.raises(ConvzooError, match="refused: metadata is data"):
+        load_network(str(tmp_path))
+    meta["kwargs"] = {"num_classes": 10}
+    (tmp_path / "best.json").write_text(json.dumps(meta))
+    assert load_network(str(tmp_path))[1] == "lenet5"
 
 
 def test_torchscript_is_deprecated_with_a_future_warning(tmp_path):

@@ -165,17 +165,20 @@ class LoadedNetwork:
         return info
 
 
-def _allowed_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Builder arguments read from a file: metadata is data, so ``weights``/``pretrained`` (a
-    URL would fetch) and any value that is not a plain number, flag or short name are dropped;
-    an argument the builder lacks is refused by ``create_model`` itself."""
+def _allowed_kwargs(kwargs: dict[str, Any], where: Path) -> dict[str, Any]:
+    """Builder arguments read from a file. Metadata is data: ``weights``/``pretrained`` (a URL
+    would fetch) and any value that is not a plain number, flag or short name are refused; an
+    argument the builder lacks is refused by ``create_model`` itself."""
     plain = (bool, int, float)
-    return {
-        k: v
-        for k, v in kwargs.items()
-        if k not in ("weights", "pretrained")
-        and (isinstance(v, plain) or (isinstance(v, str) and v.isidentifier()))
-    }
+    for key, value in kwargs.items():
+        if key in ("weights", "pretrained") or not (
+            isinstance(value, plain) or (isinstance(value, str) and value.isidentifier())
+        ):
+            raise ConvzooError(
+                f"{where}: its metadata asks for {key}={value!r}; a checkpoint's metadata names "
+                "builder arguments only, never weights or files (refused: metadata is data)"
+            )
+    return dict(kwargs)
 
 
 def _find_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
@@ -229,7 +232,7 @@ def _load_checkpoint(path: Path) -> LoadedNetwork:
         named = named.get("name")
     if not isinstance(named, str) or named not in list_models():
         raise ConvzooError(f"{path}: the metadata names no registered network ({named!r})")
-    model = create_model(named, **_allowed_kwargs(kwargs))
+    model = create_model(named, **_allowed_kwargs(kwargs, path))
     state = read_state_dict(weights)
     model.load_state_dict(state, strict=True)
     classes = meta.get("classes") or meta.get("categories")
