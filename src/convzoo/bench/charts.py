@@ -192,9 +192,14 @@ def _figure(width: float, height: float) -> tuple[Any, Any]:
 
 
 def _accuracy_chart(
-    rows: list[dict[str, Any]], accuracy: dict[str, float], out: Path
+    rows: list[dict[str, Any]],
+    accuracy: dict[str, float],
+    out: Path,
+    accuracy_label: str | None = None,
 ) -> list[Path]:
-    """(1) accuracy vs GMACs, bubble area = parameters."""
+    """(1) accuracy vs GMACs, bubble area = parameters. With ``accuracy_label`` (the data set
+    of the given accuracies) only those networks are drawn: the published ImageNet numbers
+    are of another data set."""
     import matplotlib
 
     nets: dict[str, dict[str, Any]] = {}
@@ -203,7 +208,7 @@ def _accuracy_chart(
             nets.setdefault(r["network"], r)
     points = []
     for name, r in nets.items():
-        acc = accuracy.get(name, published_accuracy(name))
+        acc = accuracy.get(name) if accuracy_label else accuracy.get(name, published_accuracy(name))
         if acc is not None:
             points.append((name, r["gmacs_per_image"], acc, r["params"]))
     if not points:
@@ -219,7 +224,7 @@ def _accuracy_chart(
         dy = 8 if i % 2 == 0 else -14
         ax.annotate(name, (g, acc), xytext=(6, dy), textcoords="offset points", fontsize=8)
     ax.set_xlabel("multiply-adds per image (GMACs)")
-    ax.set_ylabel("ImageNet top-1 accuracy (%)")
+    ax.set_ylabel(accuracy_label or "ImageNet top-1 accuracy (%)")
     ax.set_title(
         "Top-1 accuracy vs operations (bubble area = parameters)\n"
         f"largest bubble: {max_p / 1e6:.0f} M parameters",
@@ -362,11 +367,14 @@ def plot_results(
     *,
     accuracy_files: list[str | os.PathLike[str]] | None = None,
     batch_size: int = 16,
+    accuracy_label: str | None = None,
 ) -> list[Path]:
     """Draw the four charts from a results folder; returns the written files (PNG and SVG).
 
     Charts without data (no training rows for the forward/backward chart, no network with a
-    known accuracy for the bubble chart) are skipped.
+    known accuracy for the bubble chart) are skipped. ``accuracy_label`` names the data set of
+    ``accuracy_files`` on the y axis; then only their networks are drawn (the published
+    ImageNet numbers are of another data set).
     """
     if isinstance(results, dict):
         data, default_out = results, Path(".")
@@ -381,7 +389,8 @@ def plot_results(
     subtitle = _subtitle(data)
     inference = _ok(rows, "inference")
     on_gpu = bool(data.get("machine", {}).get("gpu"))
-    written = _accuracy_chart(rows, read_accuracy_files(accuracy_files or []), out)
+    accuracy = read_accuracy_files(accuracy_files or [])
+    written = _accuracy_chart(rows, accuracy, out, accuracy_label)
     written += _latency_chart(inference, subtitle, out)
     written += _throughput_chart(inference, batch_size, subtitle, out)
     written += _forward_backward_chart(_ok(rows, "train"), batch_size, on_gpu, subtitle, out)

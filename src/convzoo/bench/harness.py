@@ -1093,7 +1093,9 @@ def _measure_point(
         else:
             times = time_interleaved(fns, device, **_timing(settings))
     measured = iter(r.row(t, bs) for r, t in zip(built, times, strict=False))
-    rows = [{"status": failed[i]} if i in failed else next(measured) for i in range(len(runners))]
+    rows: list[dict[str, Any]] = [
+        {"status": failed[i]} if i in failed else next(measured) for i in range(len(runners))
+    ]
     for row in rows:
         if "status" not in row:
             row["peak_memory_mb"] = _round(mem.peak_mb)

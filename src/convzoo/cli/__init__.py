@@ -17,6 +17,8 @@ COMMANDS = (
     "audit",
     "train",
     "evaluate",
+    "lr_find",  # the module cmd_lr_find registers the command `lr-find`
+    "show_batch",  # cmd_show_batch: `show-batch`
     "finetune",
     "predict",
     "weights",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
+from convzoo.errors import ConvzooError
 from convzoo.train.distributed import ShardSampler, all_reduce_sum, dist_info
 
 
@@ -41,12 +44,17 @@ class EvalResult:
         actual = self.confusion.sum(1).clamp(min=1)
         return (self.confusion.diag() / actual).tolist()
 
+    @property
+    def has_top5(self) -> bool:
+        """Top-5 says something only with 6 classes or more (with 5 or fewer it is 100%)."""
+        return self.confusion.shape[0] > 5
+
     def to_dict(self) -> dict[str, Any]:
         support = self.confusion.sum(1).tolist()
         return {
             "loss": self.loss,
             "top1": self.top1,
-            "top5": self.top5,
+            "top5": self.top5 if self.has_top5 else None,
             "count": self.count,
             "per_class": [
                 {"class": c, "precision": p, "recall": r, "support": int(s)}
@@ -68,15 +76,17 @@ def evaluate_loader(
     classes: list[str] | None = None,
     amp: bool = False,
     channels_last: bool = False,
+    progress: bool = False,
 ) -> EvalResult:
-    """One pass in eval mode; sums are reduced over processes under torchrun."""
+    """One pass in eval mode; sums are reduced over processes under torchrun. ``progress``
+    shows a progress bar (tqdm, on stderr)."""
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     top5 = torch.zeros((), dtype=torch.long, device=device)
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.long, device=device)
     k = min(5, num_classes)
-    for x, y in loader:
+    for x, y in tqdm(loader, desc="evaluating", leave=False, disable=not progress):
         x = x.to(device, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -112,13 +122,18 @@ def evaluate(
     batch_size: int = 256,
     device: str | torch.device | None = None,
     workers: int = 0,
+    progress: bool = False,
 ) -> EvalResult:
-    """Evaluate ``model`` on ``dataset`` of ``(image, label)`` pairs."""
+    """Evaluate ``model`` on ``dataset`` of ``(image, label)`` pairs (a sized data set)."""
     if device is None:
         device = next(model.parameters()).device
     device = torch.device(device)
     if num_classes is None:
-        num_classes = len(classes) if classes else int(model.num_classes)
+        num_classes = len(classes) if classes else int(getattr(model, "num_classes", 0))
+    if not num_classes:
+        raise ConvzooError("evaluate needs the class names or num_classes of the model")
+    if not isinstance(dataset, Sized):
+        raise TypeError(f"evaluate needs a data set with a length, got {type(dataset).__name__}")
     info = dist_info()
     loader = DataLoader(
         dataset,
@@ -127,4 +142,6 @@ def evaluate(
         num_workers=workers,
         pin_memory=device.type == "cuda",
     )
-    return evaluate_loader(model, loader, num_classes, device, classes=classes)
+    return evaluate_loader(
+        model, loader, num_classes, device, classes=classes, progress=progress and info.is_main
+    )

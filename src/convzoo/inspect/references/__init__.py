@@ -1,1 +1,1 @@
-"""The published tables (CSV, see sources.csv) and the audit that checks them."""
+"""The audit's old package; the audit is :mod:`convzoo.inspect.audit` (re-exported here)."""

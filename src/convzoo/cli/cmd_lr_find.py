@@ -1,0 +1,152 @@
+"""`convzoo lr-find MODEL`: the learning-rate range test (fastai's ``lr_find``), a plot and a
+suggested rate, with the optimizer and loss that `convzoo train` uses."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from pathlib import Path
+
+from convzoo.course import lr_find, plot_lr_find
+from convzoo.course.lr_find import METHODS
+from convzoo.io import write_json
+from convzoo.registry import create_model, model_card
+from convzoo.train.config import (
+    TrainConfig,
+    build_data,
+    card_and_builder_kwargs,
+    seed_everything,
+)
+from convzoo.train.loop import resolve_device
+
+EPILOG = """\
+The network is built and initialised as `convzoo train MODEL --seed S` builds it and trained on
+the same training split (the validation split is never read), one mini-batch a step, the rate
+growing exponentially from --start-lr to --end-lr; the test stops when the smoothed loss passes
+4 x its minimum. Written into --out DIR: lr-find.png (the curve, both suggestions marked) and
+lr-find.json (rates, losses, smoothed losses, suggestions).
+
+suggestions:
+  valley    (default) halfway down the longest stretch over which the loss keeps falling:
+            robust to a noisy step, and well below the rate where the loss is lowest
+  steepest  where the smoothed loss falls fastest per decade of rate; one finite difference
+            decides it, so noise can move it
+
+examples:
+  convzoo lr-find lenet5 --out runs/lr-lenet5
+  convzoo lr-find lenet5 --data fashion-mnist --optimizer adamw --out runs/lr-fm
+  convzoo lr-find resnet18 --data ./pets --input-size 128 --batch-size 64 --out runs/lr-pets
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    d = TrainConfig()
+    p = sub.add_parser(
+        "lr-find",
+        help="learning-rate range test: plot and suggested rate",
+        description="Run the learning-rate range test (Smith 2017, fastai's lr_find) and "
+        "suggest a learning rate for `convzoo train MODEL --lr RATE`.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="network name (`convzoo list`)")
+    p.add_argument("--data", default=d.data, help=f"data set or folder (default {d.data})")
+    p.add_argument("--data-dir", help="where data sets are read from")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=d.val_fraction,
+        help=f"held-out share left out of the test, as in training (default {d.val_fraction})",
+    )
+    p.add_argument("--input-size", type=int, help="image size fed to the network (card's)")
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="no augmentation")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default=d.optimizer, help="(sgd)")
+    p.add_argument("--momentum", type=float, default=d.momentum, help=f"(default {d.momentum})")
+    p.add_argument(
+        "--weight-decay", type=float, default=d.weight_decay, help=f"(default {d.weight_decay})"
+    )
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="(default 0)")
+    p.add_argument("--start-lr", type=float, default=1e-7, help="first rate (default 1e-7)")
+    p.add_argument("--end-lr", type=float, default=10.0, help="last rate (default 10)")
+    p.add_argument("--num-iter", type=int, default=100, help="steps at most (default 100)")
+    p.add_argument("--method", choices=METHODS, default="valley", help="suggestion (valley)")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1")
+    p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: as `convzoo train`)")
+    p.add_argument("--out", help="output folder (default: lr-find-MODEL-DATA)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model_card(args.model)  # an unknown name fails before any data is read
+    cfg = TrainConfig(
+        model=args.model,
+        data=args.data,
+        data_dir=args.data_dir,
+        val_fraction=args.val_fraction,
+        input_size=args.input_size,
+        augment=args.augment,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        seed=args.seed,
+        device=args.device,
+        workers=args.workers,
+        threads=args.threads,
+    ).validate()
+    seed_everything(cfg.seed)
+    card, kwargs = card_and_builder_kwargs(cfg.model, cfg.model_kwargs)
+    data = build_data(cfg, card)
+    model = create_model(
+        cfg.model, num_classes=len(data.classes), in_chans=card.input_size[0], **kwargs
+    )
+    device = resolve_device(cfg.device)
+    result = lr_find(
+        model,
+        data.train,
+        cfg,
+        start_lr=args.start_lr,
+        end_lr=args.end_lr,
+        num_iter=args.num_iter,
+        method=args.method,
+        device=device,
+        progress=not args.quiet,
+    )
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(cfg.data)).name).strip("-") or "data"
+    out = Path(args.out or f"lr-find-{cfg.model}-{slug}")
+    out.mkdir(parents=True, exist_ok=True)
+    png, js = out / "lr-find.png", out / "lr-find.json"
+    plot_lr_find(
+        result,
+        png,
+        title=f"{cfg.model} on {data.name}, {cfg.optimizer} batch {cfg.batch_size}: "
+        "learning-rate range test",
+    )
+    write_json(
+        js,
+        {
+            "model": cfg.model,
+            "data": str(cfg.data),
+            "config": dataclasses.asdict(cfg),
+            **result.to_dict(),
+        },
+    )
+    end = "stopped when the loss diverged" if result.diverged else "ran to the end"
+    print(f"{len(result.lrs)} steps from {args.start_lr:g} to {result.lrs[-1]:.3g} ({end})")
+    other = next(m for m in METHODS if m != result.method)
+    print(
+        f"suggested learning rate: {result.suggestion:.3g} ({result.method}); "
+        f"{other}: {result.suggestions[other]:.3g}"
+    )
+    print(
+        f"train with: convzoo train {cfg.model} --data {cfg.data} --optimizer {cfg.optimizer} "
+        f"--lr {result.suggestion:.2g}"
+    )
+    print(f"wrote {png} and {js}")
+    return 0
