@@ -1,234 +1,138 @@
-"""Every CPU inference path side by side, timed interleaved in one run; prints a markdown table.
+"""Every inference runtime x precision side by side, timed interleaved in one run (issue 13).
 
-    python benchmarks/inference_speed.py                      # ResNet-18, batch 16 and 1 (~5 min)
-    python benchmarks/inference_speed.py --threads 2 --out docs/inference_speed.json
-    python benchmarks/inference_speed.py --every-network      # + optimize vs eager vs ORT, all nets
+    python benchmarks/inference_speed.py                   # the real run: ~45-60 min, 2 threads
+    python benchmarks/inference_speed.py --smoke           # seconds: LeNet-5, tiny budget
 
-Paths (ResNet-18 from torchvision unless marked convzoo, all fp32, random weights with
-non-trivial batch-norm statistics, inputs 224x224):
+For ResNet-18, GoogLeNet (``googlenet_tv``) and VGG-16 at batch 1 and 16, with 2 threads, the
+variants ``eager``, ``optimize`` (convzoo.optimize: BN folded, channels-last, inductor),
+``onnxruntime`` and ``openvino`` in ``fp32``, ``bf16`` and ``int8`` (where the runtime has it)
+take turns (A B C ... A B C ...) after an untimed 50 ms pause each, through ``convzoo bench``'s
+own harness (:func:`convzoo.bench.harness.run_benchmark`), so the product is what is measured.
+Random weights with non-trivial batch-norm statistics; int8 is calibrated on random inputs
+(throughput only: its agreement on real data is tested on the digits LeNet-5 in the suite).
 
-- ``torchvision eager``: the reference the ratios are taken against.
-- ``convzoo eager``: our network, which must match torchvision's speed.
-- ``eager channels-last``: NHWC weights and input.
-- ``TorchScript``: ``torch.jit.trace`` + ``torch.jit.freeze``.
-- ``torch.compile``: inductor, default options.
-- ``torch.compile + freezing``: inductor with ``freezing=True`` (weights constant-folded and
-  pre-packed for oneDNN).
-- ``convzoo.optimize``: BN folded into the convs + stem (conv1 -> ReLU -> max-pool) run two
-  images at a time so its output stays in cache (batch 16) + channels-last + compile with
-  freezing and the C++ wrapper.
-- ``convzoo.optimize bf16`` (with ``--bf16``): the same in bfloat16, opt-in; it agrees with
-  fp32 to about 1% of the largest logit, so it is reported beside, not instead of, fp32.
-- ``ONNX Runtime``: the exported ONNX file, all graph optimisations, same thread count.
-
-All paths of one batch size take turns (A B C ... A B C ...), with a 50 ms untimed pause after
-each call so that ONNX Runtime's spinning worker threads do not slow the next path, and
-background load hits each equally; the ratios are the numbers to read on a shared machine.
-Target (issue 6): ``optimize`` at least 2.2x torchvision eager and at least ONNX Runtime at
-batch 16, at least ONNX Runtime at batch 1.
+Writes the results folder (``results.json``/``.csv`` with the machine, the CPU features and
+versions, and the stability verdict), prints a markdown table with the ratios that issue 13
+asks for (optimize / the faster peer, per precision), and with ``--docs`` puts that table into
+``docs/benchmarks.md`` between its ``inference-speed`` markers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import torch
 
-import convzoo
-from convzoo.bench.harness import percentile, time_interleaved, torchvision_twin
-from convzoo.bench.machine import machine_info
-from convzoo.export import export_onnx, onnx_session, optimize
+from convzoo.bench.harness import BenchSettings, new_results_dir, run_benchmark
+from convzoo.io import write_text
+
+NETWORKS = ["resnet18", "googlenet_tv", "vgg16"]
+RUNTIMES = ["eager", "optimize", "onnxruntime", "openvino"]
+PRECISIONS = ["fp32", "bf16", "int8"]
+START, END = "<!-- inference-speed:start -->", "<!-- inference-speed:end -->"
 
 
-def _randomize_bn(model: torch.nn.Module) -> torch.nn.Module:
-    # Fresh BN is the identity; give it statistics so that folding does real work.
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-    return model.eval()
+def _key(r: dict) -> tuple[str, int]:
+    return r["network"], r["batch_size"]
 
 
-def _no_grad(fn):
-    def call():
-        with torch.inference_mode():
-            return fn()
-
-    return call
-
-
-def resnet18_paths(bs: int, onnx_dir: str, bf16: bool = False) -> dict[str, object]:
-    """name -> zero-argument callable, for one batch size."""
-    tv = _randomize_bn(torchvision_twin("resnet18"))
-    cz = convzoo.create_model("resnet18").eval()
-    cz.load_state_dict(tv.state_dict())  # same weights: the twins differ in code only
-    x = torch.randn(bs, 3, 224, 224)
-    xc = x.contiguous(memory_format=torch.channels_last)
-    paths: dict[str, object] = {}
-    paths["torchvision eager"] = _no_grad(lambda: tv(x))
-    paths["convzoo eager"] = _no_grad(lambda: cz(x))
-    tv_cl = _randomize_bn(torchvision_twin("resnet18"))
-    tv_cl.load_state_dict(tv.state_dict())
-    tv_cl = tv_cl.to(memory_format=torch.channels_last)
-    paths["eager channels-last"] = _no_grad(lambda: tv_cl(xc))
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ts = torch.jit.freeze(torch.jit.trace(tv, x))
-    paths["TorchScript (trace+freeze)"] = _no_grad(lambda: ts(x))
-    compiled = torch.compile(tv)
-    paths["torch.compile"] = _no_grad(lambda: compiled(x))
-    import torch._inductor.config as inductor_config
-
-    tv_f = _randomize_bn(torchvision_twin("resnet18"))
-    tv_f.load_state_dict(tv.state_dict())
-    frozen = torch.compile(tv_f)
-
-    def run_frozen():
-        with inductor_config.patch(freezing=True):
-            return frozen(x)
-
-    paths["torch.compile + freezing"] = _no_grad(run_frozen)
-    fast = optimize(cz, x)
-    paths["convzoo.optimize"] = lambda: fast(x)
-    if bf16:
-        fast16 = optimize(cz, x, dtype=torch.bfloat16)
-        paths["convzoo.optimize bf16 (opt-in, ≈1% of logits)"] = lambda: fast16(x)
-    path = Path(onnx_dir) / "resnet18.onnx"
-    if not path.exists():
-        export_onnx(cz, path, x[:1])
-    session = onnx_session(path, threads=torch.get_num_threads())
-    feed = {"input": x.numpy()}
-    paths["ONNX Runtime"] = lambda: session.run(None, feed)
-    return paths
-
-
-def network_paths(name: str, bs: int, onnx_dir: str) -> dict[str, object]:
-    model = _randomize_bn(convzoo.create_model(name))
-    c, h, w = model.card.input_size
-    x = torch.randn(bs, c, h, w)
-    fast = optimize(model, x)
-    path = Path(onnx_dir) / f"{name}.onnx"
-    if not path.exists():
-        export_onnx(model, path, x[:1])
-    session = onnx_session(path, threads=torch.get_num_threads())
-    feed = {"input": x.numpy()}
-    return {
-        "convzoo eager": _no_grad(lambda: model(x)),
-        "convzoo.optimize": lambda: fast(x),
-        "ONNX Runtime": lambda: session.run(None, feed),
-    }
-
-
-def measure(paths: dict[str, object], bs: int, budget_s: float, pause_s: float) -> list[dict]:
-    # Compile now (first calls), so that compilation is not in the budget.
-    for fn in paths.values():
-        fn()
-    times = time_interleaved(
-        list(paths.values()), "cpu", warmup=2, budget_s=budget_s, min_reps=5, pause_s=pause_s
-    )
-    rows = []
-    for name, t in zip(paths, times, strict=True):
-        med = statistics.median(t)
-        rows.append(
-            {
-                "path": name,
-                "batch_size": bs,
-                "images_per_s": bs / med,
-                "ms_median": med * 1e3,
-                "ms_p10": percentile(t, 10) * 1e3,
-                "ms_p90": percentile(t, 90) * 1e3,
-                "reps": len(t),
-            }
-        )
-    ref = next((r for r in rows if r["path"] in ("torchvision eager", "convzoo eager")), None)
-    ort = next((r for r in rows if r["path"] == "ONNX Runtime"), None)
-    for r in rows:
-        r["vs_eager"] = r["images_per_s"] / ref["images_per_s"] if ref else None
-        r["vs_onnxruntime"] = r["images_per_s"] / ort["images_per_s"] if ort else None
-    return rows
-
-
-def markdown(rows: list[dict], network_column: bool = False) -> str:
-    head = ["network"] if network_column else []
-    head += ["path", "batch", "img/s", "ms median", "ms p10-p90", "× eager", "× ORT"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for r in rows:
-        cells = [r["network"]] if network_column else []
-        cells += [
-            r["path"],
-            str(r["batch_size"]),
-            f"{r['images_per_s']:.1f}",
-            f"{r['ms_median']:.1f}",
-            f"{r['ms_p10']:.1f}-{r['ms_p90']:.1f}",
-            f"{r['vs_eager']:.2f}" if r["vs_eager"] else "",
-            f"{r['vs_onnxruntime']:.2f}" if r["vs_onnxruntime"] else "",
-        ]
+def markdown(rows: list[dict], machine: dict, stability: dict) -> str:
+    """One line per network and batch: images/s of every variant, then the goal ratios."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    variants = [f"{rt} {p}" for rt in RUNTIMES for p in PRECISIONS]
+    variants = [v for v in variants if any(f"{r['runtime']} {r['precision']}" == v for r in ok)]
+    table: dict[tuple[str, int], dict[str, dict]] = {}
+    for r in ok:
+        table.setdefault(_key(r), {})[f"{r['runtime']} {r['precision']}"] = r
+    head = ["network", "batch", *variants, "optimize / best peer (fp32, bf16, int8)"]
+    lines = [
+        f"{machine.get('cpu')} ({', '.join(machine.get('cpu_features') or []) or 'no flags'}), "
+        f"{machine.get('torch_threads')} threads, load {machine.get('load_average_1m')}; "
+        + ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items() if v)
+        + f"; {machine.get('timestamp_utc')}. Images/s, medians of interleaved runs.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
+    for (net, bs), by in table.items():
+        cells = [net, str(bs)]
+        for v in variants:
+            r = by.get(v)
+            mark = "*" if r and r.get("unstable") else ""
+            cells.append(f"{r['images_per_s']:.1f}{mark}" if r else "–")
+        ratios = []
+        for p in PRECISIONS:
+            ours = by.get(f"optimize {p}")
+            peers = [by[f"{rt} {p}"] for rt in ("onnxruntime", "openvino") if f"{rt} {p}" in by]
+            if ours and peers:
+                best = max(x["images_per_s"] for x in peers)
+                ratios.append(f"{ours['images_per_s'] / best:.2f}")
+            else:
+                ratios.append("–")
+        cells.append(" / ".join(ratios))
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("`*`: p90 above 1.5× the median (unstable point).")
+    for advice in stability.get("advice", []):
+        lines.append(f"Warning: {advice}.")
     return "\n".join(lines)
+
+
+def update_docs(doc: Path, text: str) -> None:
+    body = doc.read_text()
+    if START not in body or END not in body:
+        raise SystemExit(f"{doc} has no {START} ... {END} section to fill")
+    before, rest = body.split(START, 1)
+    _, after = rest.split(END, 1)
+    write_text(doc, f"{before}{START}\n{text}\n{END}{after}")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--networks", default=",".join(NETWORKS))
+    p.add_argument("--batch-sizes", default="1,16")
+    p.add_argument("--runtimes", default=",".join(RUNTIMES))
+    p.add_argument("--precisions", default=",".join(PRECISIONS))
     p.add_argument("--threads", type=int, default=2, help="intra-op threads (default 2)")
-    p.add_argument("--batch-sizes", default="16,1")
-    p.add_argument("--budget", type=float, default=15.0, help="seconds of timing per batch size")
-    p.add_argument(
-        "--pause",
-        type=float,
-        default=0.05,
-        help="untimed seconds after each call (ORT's threads spin on; 0 to time back to back)",
-    )
-    p.add_argument("--every-network", action="store_true", help="also every network, batch 1")
-    p.add_argument(
-        "--bf16",
-        action="store_true",
-        help="also optimize() in bf16 (AMX where the CPU has it; not fp32-exact)",
-    )
-    p.add_argument("--out", default=None, help="also write the rows and machine as JSON")
+    p.add_argument("--budget", type=float, default=30.0, help="seconds of timing per point")
+    p.add_argument("--pause", type=float, default=0.05, help="untimed seconds after each call")
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--out", default=None, help="results folder (default: a new bench-results/)")
+    p.add_argument("--docs", action="store_true", help="fill docs/benchmarks.md's table")
+    p.add_argument("--smoke", action="store_true", help="LeNet-5, batch 2, tiny budget")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    if args.smoke:
+        args.networks, args.batch_sizes, args.budget = "lenet5", "2", 0.05
     warnings.filterwarnings("ignore")
-    started = time.time()
-    info = machine_info("cpu")
-    print(
-        f"{info['cpu']}, {info['logical_cores']} logical cores, {args.threads} threads, "
-        f"load {info['load_average_1m']:.1f}; torch {info['versions']['torch']}, "
-        f"torchvision {info['versions']['torchvision']}, onnxruntime "
-        f"{info['versions']['onnxruntime']}; {info['timestamp_utc']}\n",
-        flush=True,
+    settings = BenchSettings(
+        names=args.networks.split(","),
+        batch_sizes=[int(b) for b in args.batch_sizes.split(",")],
+        device="cpu",
+        runtimes=args.runtimes.split(","),
+        precisions=args.precisions.split(","),
+        threads=args.threads,
+        budget_s=args.budget,
+        min_reps=5,
+        warmup=2,
+        pause_s=args.pause,
+        image_size=args.image_size,
+        calibration_batches=2 if args.smoke else 8,
     )
-    rows: list[dict] = []
-    net_rows: list[dict] = []
-    with tempfile.TemporaryDirectory() as onnx_dir:
-        for bs in [int(b) for b in args.batch_sizes.split(",")]:
-            rows += measure(resnet18_paths(bs, onnx_dir, args.bf16), bs, args.budget, args.pause)
-            print(markdown([r for r in rows if r["batch_size"] == bs]) + "\n", flush=True)
-        if args.every_network:
-            for name in convzoo.list_models():
-                got = measure(network_paths(name, 1, onnx_dir), 1, args.budget / 3, args.pause)
-                net_rows += [{"network": name, **r} for r in got]
-                print(markdown([{"network": name, **r} for r in got], True), flush=True)
-                os.remove(Path(onnx_dir) / f"{name}.onnx")
-    print(f"\nResNet-18, every path ({time.time() - started:.0f} s in all):\n")
-    print(markdown(rows))
-    if net_rows:
-        print("\nEvery network, batch 1:\n")
-        print(markdown(net_rows, True))
-    if args.out:
-        Path(args.out).write_text(
-            json.dumps({"machine": info, "resnet18": rows, "networks": net_rows}, indent=1)
-        )
+    out = Path(args.out) if args.out else new_results_dir()
+    started = time.time()
+    torch.manual_seed(0)
+    rows = run_benchmark(settings, out, progress=True)
+    data = json.loads((out / "results.json").read_text())
+    text = markdown(rows, data["machine"], data.get("stability", {}))
+    print(text)
+    print(f"\n{time.time() - started:.0f} s in all; results in {out}")
+    if args.docs:
+        update_docs(Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md", text)
     return 0
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import convzoo
-from convzoo.bench import harness
+from convzoo.bench import charts, harness
 from convzoo.bench.charts import plot_results, published_accuracy, read_accuracy_files
 from convzoo.bench.harness import (
     BenchSettings,
@@ -398,3 +398,200 @@ def test_gpu_forward_backward_chart_marks_cnn_benchmarks(small_results):
     (cpu / "results.json").write_text(json.dumps(data))
     plot_results(cpu)
     assert "cnn-benchmarks" not in (cpu / "forward_backward.svg").read_text()
+
+
+# ---- several runtimes and precisions, interleaved -----------------------------------------
+
+
+def test_several_variants_are_timed_interleaved_in_one_round(tmp_path, monkeypatch):
+    seen = []
+    real = harness.time_interleaved
+
+    def spy(fns, *args, **kwargs):
+        seen.append(len(fns))
+        return real(fns, *args, **kwargs)
+
+    monkeypatch.setattr(harness, "time_interleaved", spy)
+    settings = BenchSettings(
+        names=["lenet5"], batch_sizes=[2], runtimes=["eager"], precisions=["fp32", "bf16"], **FAST
+    )
+    rows = run_benchmark(settings, tmp_path, progress=False)
+    assert [(r["runtime"], r["precision"], r["status"]) for r in rows] == [
+        ("eager", "fp32", "ok"),
+        ("eager", "bf16", "ok"),
+    ]
+    assert seen == [2]  # both variants in one interleaved timing, not one after the other
+    assert rows[0]["reps"] == rows[1]["reps"]
+
+
+@pytest.mark.slow
+def test_every_runtime_and_int8_side_by_side(tmp_path):
+    settings = BenchSettings(
+        names=["lenet5"],
+        batch_sizes=[2],
+        runtimes=["eager", "optimize", "onnxruntime", "openvino"],
+        precisions=["fp32", "int8"],
+        calibration_batches=2,
+        **FAST,
+    )
+    rows = {
+        (r["runtime"], r["precision"]): r for r in run_benchmark(settings, tmp_path, progress=False)
+    }
+    assert rows["eager", "int8"]["status"].startswith("n/a: --runtime eager does not run int8")
+    for key in [("optimize", "fp32"), ("onnxruntime", "int8"), ("openvino", "int8")]:
+        assert rows[key]["status"] == "ok", rows[key]["status"]
+        assert rows[key]["images_per_s"] > 0
+    assert 0 <= rows["openvino", "int8"]["top1_agreement_vs_fp32"] <= 1
+    assert "openvino int8" in rows["openvino", "int8"]["chosen"]
+
+
+def test_a_single_unsupported_variant_is_refused():
+    with pytest.raises(ConvzooError, match="does not run bf16"):
+        validate(BenchSettings(names=["lenet5"], runtimes=["onnxruntime"], precisions=["bf16"]))
+    with pytest.raises(ConvzooError, match="does not run int8"):
+        validate(BenchSettings(names=["lenet5"], precisions=["int8"]))
+
+
+def test_old_spellings_still_work():
+    s = BenchSettings(names=["lenet5"], runtime="torch", precision="bf16")
+    validate(s)
+    assert (s.runtimes, s.precisions) == (["eager"], ["bf16"])
+    s = BenchSettings(names=["lenet5"], optimize=True)
+    validate(s)
+    assert s.runtimes == ["optimize"] and s.optimize
+    s = BenchSettings(names=["lenet5"], runtimes=["eager", "optimize"], precisions=["fp32"])
+    validate(s)
+    validate(s)  # the CLI validates before making the folder, run_benchmark again
+    assert s.runtimes == ["eager", "optimize"] and s.precisions == ["fp32"]
+
+
+def test_device_defaults_to_auto_like_train():
+    s = BenchSettings(names=["lenet5"])
+    assert s.device == "auto"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert harness.resolve_device(s.device).type == expected
+
+
+@pytest.mark.parametrize("size", [0, -3, 4])
+def test_image_size_too_small_is_refused(size, capsys, tmp_path):
+    # LeNet-5 takes 32x32 at least (ModelCard.min_input_size); 0 used to be silently ignored.
+    argv = ["bench", "lenet5", "--image-size", str(size), "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert "--image-size" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+# ---- results are never replaced -------------------------------------------------------------
+
+
+def test_a_new_folder_per_run_by_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["bench", "lenet5", "--batch-sizes", "1", "--budget", "0.02", "--min-reps", "2"]
+    assert main([*argv, "--no-progress"]) == 0
+    assert main([*argv, "--no-progress"]) == 0
+    runs = sorted(p.name for p in (tmp_path / "bench-results").iterdir())
+    assert runs == ["bench-1", "bench-2"]
+    assert all((tmp_path / "bench-results" / r / "results.json").is_file() for r in runs)
+    assert "bench-results/bench-2/results.csv" in capsys.readouterr().out
+
+
+def test_existing_results_are_refused_or_appended_to(tmp_path, capsys):
+    settings = dict(names=["lenet5"], batch_sizes=[1], **FAST)
+    run_benchmark(BenchSettings(**settings), tmp_path, progress=False)
+    before = (tmp_path / "results.json").read_bytes()
+    with pytest.raises(ConvzooError, match="already holds bench results"):
+        run_benchmark(BenchSettings(**settings), tmp_path, progress=False)
+    assert (tmp_path / "results.json").read_bytes() == before  # untouched
+    argv = ["bench", "lenet5", "--batch-sizes", "2", "--budget", "0.02", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    assert "--append" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path), "--append"]) == 0
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert [r["batch_size"] for r in data["results"]] == [1, 2]
+    assert len(data["earlier_runs"]) == 1
+    assert len(list(csv.DictReader((tmp_path / "results.csv").open()))) == 2
+
+
+# ---- unstable measurements ------------------------------------------------------------------
+
+
+def test_spread_is_flagged_unstable_with_advice(tmp_path, monkeypatch, capsys):
+    def spiky(fns, *args, **kwargs):
+        # Nine quiet runs and a p90 far above the median: what a busy machine gives.
+        return [[0.010] * 8 + [0.050, 0.060] for _ in fns]
+
+    monkeypatch.setattr(harness, "time_interleaved", spiky)
+    argv = ["bench", "lenet5", "--batch-sizes", "1", "--no-progress", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "results.json").read_text())
+    (row,) = data["results"]
+    times = [10] * 8 + [50, 60]
+    expected = np.percentile(times, 90) / np.median(times)
+    assert row["p90_over_median"] == pytest.approx(expected, rel=1e-3)
+    assert row["unstable"] is True
+    assert data["stability"]["stable"] is False and data["stability"]["unstable_points"] == 1
+    assert any("p90" in a for a in data["stability"]["advice"])
+    assert "warning: unstable measurement" in out and "unstable: p90" in out
+
+
+def test_a_busy_machine_is_reported():
+    quiet = harness.stability([], 0.1, 0.2, 1)
+    busy = harness.stability([], 50.0, 50.0, 1)
+    assert quiet["busy"] is False and quiet["stable"] is True
+    assert busy["busy"] is True and busy["stable"] is False
+    assert "load average 50.0" in busy["advice"][0]
+
+
+# ---- charts read as a person reads them ----------------------------------------------------
+
+
+def test_log_axes_read_plain_numbers(small_results):
+    import re
+
+    plot_results(small_results)
+    svg = (small_results / "latency_vs_batch.svg").read_text()
+    # matplotlib writes each tick label as a comment in the SVG text.
+    assert not re.search(r"10\^\{|\\times", svg) and "×" not in svg
+    assert re.search(r"<!-- 1,000 -->|<!-- 100 -->", svg)
+
+
+def test_forward_backward_legend_stays_off_the_bars(small_results, monkeypatch):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    made = []
+    real_save = charts._save
+
+    def keep(fig, out, stem):
+        made.append((stem, fig))
+        return real_save(fig, out, stem)
+
+    monkeypatch.setattr(charts, "_save", keep)
+    plot_results(small_results)
+    fig = dict(made)["forward_backward"]
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    for artist in [*ax.patches, *ax.texts]:
+        box = artist.get_window_extent(renderer)
+        assert not legend.overlaps(box), artist
+
+
+def test_a_variant_that_cannot_be_built_costs_only_its_own_row(tmp_path, monkeypatch):
+    def broken(runtime, *args, **kwargs):
+        raise RuntimeError(f"{runtime} exploded")
+
+    monkeypatch.setattr(harness, "build_runtime", broken)
+    settings = BenchSettings(
+        names=["lenet5"], batch_sizes=[1], runtimes=["eager", "onnxruntime"], **FAST
+    )
+    rows = run_benchmark(settings, tmp_path, progress=False)
+    assert [(r["runtime"], r["status"]) for r in rows] == [
+        ("eager", "ok"),
+        ("onnxruntime", "error: RuntimeError: onnxruntime exploded"),
+    ]
+    assert rows[0]["images_per_s"] > 0

@@ -303,3 +303,155 @@ def test_optimize_a_network_already_in_bf16_checks_with_the_bf16_tolerance():
     out = fast(x.to(torch.bfloat16))
     assert out.dtype == torch.bfloat16
     assert_outputs_close(out.float(), ref, OPTIMIZE_ATOL, OPTIMIZE_BF16_RTOL)
+
+
+# ---- deploy formats, metadata, weights ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_onnx_metadata_says_what_a_deployment_needs(tmp_path, capsys):
+    from convzoo.export import onnx_metadata
+
+    out = tmp_path / "digits.onnx"
+    assert main(["export", "lenet5", "--weights", "digits", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "weights: digits" in printed and "random" not in printed
+    meta = onnx_metadata(out)
+    assert json.loads(meta["class_names"]) == [str(i) for i in range(10)]
+    assert json.loads(meta["mean"]) == [0.1307] and json.loads(meta["std"]) == [0.3081]
+    assert json.loads(meta["input_size"]) == [1, 32, 32]
+    assert meta["convzoo_version"] == convzoo.__version__ and meta["weights"] == "digits"
+    # The shipped digits weights are in the file: it classifies as the PyTorch network does.
+    model = convzoo.create_model("lenet5", weights="digits").eval()
+    x = torch.randn(3, 1, 32, 32)
+    got = onnx_session(out).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        assert_outputs_close(got, model(x), EXPORT_ATOL, EXPORT_RTOL)
+
+
+def test_a_name_without_weights_says_the_weights_are_random(tmp_path, capsys):
+    assert main(["export", "lenet5", "--out", str(tmp_path / "r.onnx")]) == 0
+    assert "the weights are random" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("opset", ["3", "17", "99"])
+def test_an_opset_the_exporter_cannot_honour_is_refused(opset, tmp_path, capsys):
+    out = tmp_path / "x.onnx"
+    assert main(["export", "lenet5", "--opset", opset, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"opset {opset} cannot be written" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_exports_honour_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o027)
+    try:
+        assert main(["export", "lenet5", "--out", str(tmp_path / "m.onnx")]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.onnx").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary left
+
+
+@pytest.mark.slow
+def test_weights_from_a_run_folder(tmp_path, capsys):
+    from convzoo.train.checkpoint import save_checkpoint
+
+    model = with_random_bn_stats(convzoo.create_model("lenet5"))
+    save_checkpoint(tmp_path / "run" / "best", model, {"model": {"name": "lenet5", "kwargs": {}}})
+    out = tmp_path / "run.onnx"
+    assert main(["export", "lenet5", "--weights", str(tmp_path / "run"), "--out", str(out)]) == 0
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert_outputs_close(
+            onnx_session(out).run(None, {"input": x.numpy()})[0], model(x), EXPORT_ATOL, EXPORT_RTOL
+        )
+    assert main(["export", "resnet18", "--weights", str(tmp_path / "run")]) == 2
+    assert "holds lenet5, not resnet18" in capsys.readouterr().err
+
+
+def test_metadata_is_data_never_a_download(tmp_path):
+    """A checkpoint's kwargs pass an allow-list: weights=URL in metadata is refused."""
+    from safetensors.torch import save_file
+
+    model = convzoo.create_model("lenet5")
+    save_file(model.state_dict(), str(tmp_path / "best.safetensors"))
+    meta = {"model": "lenet5", "kwargs": {"weights": "http://127.0.0.1:9/evil.pth"}}
+    (tmp_path / "best.json").write_text(json.dumps(meta))
+    with pytest.raises(ConvzooError, match="refused: metadata is data"):
+        load_network(str(tmp_path))
+    meta["kwargs"] = {"num_classes": 10}
+    (tmp_path / "best.json").write_text(json.dumps(meta))
+    assert load_network(str(tmp_path))[1] == "lenet5"
+
+
+def test_torchscript_is_deprecated_with_a_future_warning(tmp_path):
+    with pytest.warns(FutureWarning, match="prefer --format pt2"):
+        export_torchscript(
+            convzoo.create_model("lenet5"), tmp_path / "m.pt", torch.randn(1, 1, 32, 32)
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lenet5", "resnet18"])
+def test_pt2_program_reloads_and_matches(name, tmp_path):
+    from convzoo.export import export_program
+
+    model = with_random_bn_stats(convzoo.create_model(name))
+    x = small_input(name, batch=1)
+    result = export_program(model, tmp_path / "m.pt2", x)
+    program = torch.export.load(str(tmp_path / "m.pt2")).module()
+    batch = torch.cat([x, -x, x.flip(-1)])  # the batch dimension is dynamic
+    with torch.no_grad():
+        assert_outputs_close(program(batch), model(batch), EXPORT_ATOL, EXPORT_RTOL)
+    assert result.max_abs_diff is not None and result.format == "pt2"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_openvino_ir_reloads_and_matches(precision, tmp_path):
+    import openvino as ov
+
+    from convzoo.export import export_openvino
+    from convzoo.optimize import TOLERANCES
+
+    model = with_random_bn_stats(convzoo.create_model("resnet18"))
+    x = small_input("resnet18", batch=1)
+    result = export_openvino(
+        model, tmp_path / "r.xml", x, precision=precision, metadata={"model": "resnet18"}
+    )
+    assert [p.name for p in result.files] == ["r.xml", "r.bin"]
+    core = ov.Core()
+    ir = core.read_model(str(tmp_path / "r.xml"))
+    assert ir.get_rt_info(["convzoo", "model"]).astype(str) == "resnet18"
+    hint = "bf16" if precision == "bf16" else "f32"
+    compiled = core.compile_model(ir, "CPU", {"INFERENCE_PRECISION_HINT": hint})
+    with torch.no_grad():
+        atol, rtol = TOLERANCES[precision]
+        assert_outputs_close(compiled(x.numpy())[0], model(x), atol, rtol)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_int8_export_keeps_99_percent_of_top1_on_held_out_digits(fmt, tmp_path, capsys):
+    import re
+
+    out = tmp_path / ("d.onnx" if fmt == "onnx" else "d.xml")
+    argv = ["export", "lenet5", "--weights", "digits", "--format", fmt, "--precision", "int8"]
+    assert main([*argv, "--calibration", "digits", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    agreement = float(re.search(r"top-1 agreement with fp32 ([\d.]+)%", printed).group(1))
+    assert agreement >= 99.0 and "on 359 images" in printed
+    if fmt == "onnx":
+        import onnx
+
+        ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+        assert "QuantizeLinear" in ops and "DequantizeLinear" in ops  # really int8
+
+
+def test_precision_a_format_cannot_hold_is_refused(tmp_path, capsys):
+    argv = ["export", "lenet5", "--format", "torchscript", "--precision", "int8"]
+    assert main([*argv, "--out", str(tmp_path / "x.pt")]) == 2
+    assert "torchscript is written in fp32" in capsys.readouterr().err

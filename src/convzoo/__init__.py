@@ -33,7 +33,7 @@ def __getattr__(name: str):
 
         return summarize
     if name == "optimize":
-        from convzoo.export import optimize
+        from convzoo.optimize import optimize
 
         return optimize
     raise AttributeError(f"module 'convzoo' has no attribute {name!r}")

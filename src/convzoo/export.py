@@ -1,24 +1,35 @@
-"""Fast inference and export: BN folding, channels-last, ``torch.compile``, ONNX, TorchScript.
+"""Deploy formats: ONNX (with metadata), OpenVINO IR, ``torch.export`` programs, TorchScript.
 
-- :func:`fold_batchnorm` folds every eval-mode ``BatchNorm2d`` into the convolution that feeds it
-  (Ioffe & Szegedy 2015 define BN as an affine map at inference, so ``bn(conv(x))`` is one conv
-  with scaled weights and a shifted bias; Jacob et al. 2018, "Quantization and Training of Neural
-  Networks for Efficient Integer-Arithmetic-Only Inference", sec. 3.2, fold it the same way).
-- :func:`optimize` returns an inference-only copy: folded, channels-last (NHWC lets oneDNN on CPU
-  and cuDNN on GPU pick their fastest convolution kernels without layout reorders), and compiled
-  with inductor and ``freezing`` (weights become constants, so inductor pre-packs them for
-  oneDNN) where the platform supports it, with a clean fallback to the eager copy otherwise.
-- :func:`export_onnx` / :func:`export_torchscript` write files and check their outputs against
-  PyTorch's (onnxruntime for ONNX).
+Every writer reloads what it wrote and checks it against the eager network on the example
+input, with the precision's tolerance (:data:`convzoo.optimize.TOLERANCES`); int8 variants are
+quantized from calibration batches and also report their top-1 agreement with fp32. Files are
+written through :mod:`convzoo.io` (a temporary name, then moved into place), so a failed or
+interrupted export leaves no half file.
+
+- ONNX (:func:`export_onnx`): the torch.export-based exporter, opset 18 or later, dynamic
+  batch, checked with ONNX Runtime; ``metadata_props`` carry the class names, mean/std, input
+  size, weights and convzoo version. int8: ONNX Runtime's static quantizer (QDQ).
+- OpenVINO IR (:func:`export_openvino`): ``NAME.xml`` + ``NAME.bin``, the same metadata in the
+  model's ``rt_info``; int8 by NNCF.
+- ``torch.export`` (:func:`export_program`): a ``.pt2`` archive, reloaded with
+  ``torch.export.load``; int8 by the PT2E flow (X86 inductor quantizer).
+- TorchScript (:func:`export_torchscript`): deprecated by PyTorch, kept for old deployments
+  behind ``--format torchscript``, with a ``FutureWarning``.
+
+The fast-inference names that lived here (``optimize``, ``fold_batchnorm``, the tolerances)
+moved to :mod:`convzoo.optimize` and are re-exported, so old imports keep working.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
+import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,419 +38,147 @@ import torch
 from torch import Tensor, nn
 
 from convzoo.errors import ConvzooError
+from convzoo.io import remove_stale_temps, write_bytes
+from convzoo.optimize import (
+    MIN_OPSET,
+    OPTIMIZE_ATOL,
+    OPTIMIZE_BF16_RTOL,
+    OPTIMIZE_INT8_RTOL,
+    OPTIMIZE_RTOL,
+    TOLERANCES,
+    BatchChunked,
+    OpenVINORunner,
+    OptimizedModel,
+    OptimizeReport,
+    chunk_stem,
+    compile_supported,
+    fold_batchnorm,
+    input_batches,
+    logits_of,
+    onnx_session,
+    openvino_config,
+    openvino_model,
+    optimize,
+    outputs_close,
+    quantize_onnx,
+    runtime_available,
+    top1_agreement,
+    write_onnx,
+)
+from convzoo.registry import create_model, list_models
+from convzoo.version import __version__
+from convzoo.weights import get_weight_entry, read_state_dict, weight_entries
 
-# Tolerances stated once. Outputs agree when max|a - b| <= ATOL + RTOL * max|reference|: fp32
-# re-association (folded weights, other conv algorithms, NHWC, fused kernels) changes the last
-# bits of every layer, so the error grows with the size of the activations, and a deep randomly
-# initialised network (ResNet-152) can have logits in the hundreds. Relative to the largest
-# logit rather than element-wise, because logits near zero carry the same absolute error.
-OPTIMIZE_ATOL = 1e-4
-OPTIMIZE_RTOL = 1e-4
-# bf16 keeps 8 bits of mantissa (relative step 2^-8 = 0.4%), so a bf16 network agrees with fp32
-# to about 1% of the largest logit only; opt-in, for the throughput of AMX/tensor cores.
-OPTIMIZE_BF16_RTOL = 3e-2
+__all__ = [
+    "EXPORT_ATOL",
+    "EXPORT_RTOL",
+    "FORMATS",
+    "OPTIMIZE_ATOL",
+    "OPTIMIZE_BF16_RTOL",
+    "OPTIMIZE_INT8_RTOL",
+    "OPTIMIZE_RTOL",
+    "BatchChunked",
+    "ExportResult",
+    "LoadedNetwork",
+    "OptimizeReport",
+    "OptimizedModel",
+    "chunk_stem",
+    "compile_supported",
+    "default_input",
+    "export",
+    "export_onnx",
+    "export_openvino",
+    "export_program",
+    "export_torchscript",
+    "fold_batchnorm",
+    "load_for_export",
+    "load_network",
+    "onnx_session",
+    "optimize",
+    "outputs_close",
+    "verify_onnx",
+]
+
 EXPORT_ATOL = 1e-4
 EXPORT_RTOL = 1e-4
+FORMATS = ("onnx", "openvino", "pt2", "torchscript")
+SUFFIXES = {"onnx": ".onnx", "openvino": ".xml", "pt2": ".pt2", "torchscript": ".pt"}
+PRECISIONS_OF = {
+    "onnx": ("fp32", "int8"),
+    "openvino": ("fp32", "bf16", "int8"),
+    "pt2": ("fp32", "bf16", "int8"),
+    "torchscript": ("fp32",),
+}
 
 
-def outputs_close(got: Tensor, ref: Tensor, atol: float, rtol: float) -> tuple[bool, float]:
-    """Whether ``max|got - ref| <= atol + rtol * max|ref|``, and that max difference."""
-    got, ref = got.detach().float(), ref.detach().float()
-    if got.shape != ref.shape:
-        return False, float("inf")
-    diff = float((got - ref).abs().max()) if got.numel() else 0.0
-    scale = float(ref.abs().max()) if ref.numel() else 0.0
-    return diff <= atol + rtol * scale, diff
-
-
-# --------------------------------------------------------------------------------------------
-# Batch-norm folding
-# --------------------------------------------------------------------------------------------
-
-
-def _conv_bn_pairs(model: nn.Module, example_input: Tensor) -> list[tuple[str, str]]:
-    """Find (conv, bn) module names where the BN consumes exactly the conv's output tensor.
-
-    Found by running the model once with hooks rather than by names or by ``torch.fx`` tracing:
-    the zoo's ``forward`` checks its input in Python (fx cannot trace that), and the module order
-    in ``__init__`` need not be the order of use. Each module must be called once, so a shared
-    conv or BN is never folded (it would change the other use).
-    """
-    conv_out: dict[int, str] = {}
-    keep: list[Tensor] = []  # keep outputs alive so that no id() is reused during the pass
-    calls: dict[str, int] = {}
-    pairs: list[tuple[str, str]] = []
-    handles = []
-
-    def conv_hook(name: str):
-        def hook(_m: nn.Module, _inp: Any, out: Any) -> None:
-            calls[name] = calls.get(name, 0) + 1
-            if isinstance(out, Tensor):
-                conv_out[id(out)] = name
-                keep.append(out)
-
-        return hook
-
-    def bn_hook(name: str):
-        def hook(_m: nn.Module, inp: Any) -> None:
-            calls[name] = calls.get(name, 0) + 1
-            src = conv_out.get(id(inp[0])) if inp and isinstance(inp[0], Tensor) else None
-            if src is not None:
-                pairs.append((src, name))
-
-        return hook
-
-    for name, m in model.named_modules():
-        if type(m) is nn.Conv2d:
-            handles.append(m.register_forward_hook(conv_hook(name)))
-        elif type(m) is nn.BatchNorm2d:
-            handles.append(m.register_forward_pre_hook(bn_hook(name)))
-    try:
-        with torch.no_grad():
-            model(example_input)
-    finally:
-        for h in handles:
-            h.remove()
-    used = [c for c, _ in pairs]
-    return [
-        (c, b) for c, b in pairs if calls.get(c) == 1 and calls.get(b) == 1 and used.count(c) == 1
-    ]
-
-
-def _set_submodule(root: nn.Module, dotted: str, new: nn.Module) -> None:
-    *path, last = dotted.split(".")
-    parent = root
-    for part in path:
-        parent = getattr(parent, part)
-    setattr(parent, last, new)
-
-
-def fold_batchnorm(model: nn.Module, example_input: Tensor) -> int:
-    """Fold every eval-mode BatchNorm2d into the conv that feeds it, in place.
-
-    The BN becomes ``nn.Identity``; the conv gets ``w * gamma / sqrt(var + eps)`` and bias
-    ``(b - mean) * gamma / sqrt(var + eps) + beta``. Returns the number of folded pairs. The
-    model must be in eval mode (training-mode BN uses batch statistics and cannot be folded).
-    """
-    if model.training:
-        raise ConvzooError("fold_batchnorm needs a model in eval mode; call model.eval() first")
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    pairs = _conv_bn_pairs(model, example_input)
-    for conv_name, bn_name in pairs:
-        conv = model.get_submodule(conv_name)
-        bn = model.get_submodule(bn_name)
-        if bn.running_mean is None or bn.running_var is None:
-            continue  # track_running_stats=False: batch statistics even in eval
-        _set_submodule(model, conv_name, fuse_conv_bn_eval(conv, bn))
-        _set_submodule(model, bn_name, nn.Identity())
-    return len(pairs)
-
-
-# --------------------------------------------------------------------------------------------
-# Batch-chunked stem
-# --------------------------------------------------------------------------------------------
-
-# A stem conv's output for a whole batch (ResNet-18 at batch 16: 64 x 112 x 112 fp32 = 51 MB) is
-# written to memory by the conv and read back by the pool; a few images at a time it stays in
-# cache. Measured for ResNet-18 on 2 threads (Xeon, AVX-512), batch 16: conv1 alone 22 ms of the
-# optimized network's 183; conv + ReLU + max-pool eager 46 ms whole-batch, 18 ms two images at a
-# time; optimize() 87 -> 97 img/s (ONNX Runtime 96-99 in the same runs).
-_STEM_MAX_IN_CHANNELS = 4
-_STEM_CHUNK_BYTES = 8 << 20  # conv output per chunk; a few MB fits a server core's L2 + L3 share
-_STEM_MIN_BYTES = 16 << 20  # below this the whole batch is cache-sized already
-
-
-class BatchChunked(nn.Module):
-    """Runs ``body`` on ``chunk`` images at a time and concatenates the results."""
-
-    def __init__(self, body: nn.Module, chunk: int) -> None:
-        super().__init__()
-        self.body = body
-        self.chunk = chunk
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.shape[0] <= self.chunk:
-            return self.body(x)
-        return torch.cat([self.body(part) for part in x.split(self.chunk)])
-
-
-def _stem_chain(model: nn.Module, example_input: Tensor) -> tuple[list[str], int] | None:
-    """The stem ``conv -> (Identity | ReLU)* -> MaxPool2d/AvgPool2d`` as module names, and the
-    conv output's bytes per image; found with hooks like :func:`_conv_bn_pairs`. Each module of
-    the chain is called once and takes exactly the previous one's output tensor."""
-    calls: dict[str, int] = {}
-    events: list[tuple[str, int, int, Tensor]] = []  # (name, id(input), id(output), output)
-    handles = []
-
-    def hook(name: str):
-        def fn(_m: nn.Module, inp: Any, out: Any) -> None:
-            calls[name] = calls.get(name, 0) + 1
-            if inp and isinstance(inp[0], Tensor) and isinstance(out, Tensor):
-                events.append((name, id(inp[0]), id(out), out))
-
-        return fn
-
-    kinds = (nn.Conv2d, nn.Identity, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)
-    for name, m in model.named_modules():
-        if name and type(m) in kinds:
-            handles.append(m.register_forward_hook(hook(name)))
-    try:
-        with torch.no_grad():
-            model(example_input)
-    finally:
-        for h in handles:
-            h.remove()
-    if not events:
-        return None
-    first, _, out_id, out = events[0]
-    conv = model.get_submodule(first)
-    if type(conv) is not nn.Conv2d or conv.in_channels > _STEM_MAX_IN_CHANNELS:
-        return None
-    chain = [first]
-    for name, in_id, o_id, _out in events[1:]:
-        m = model.get_submodule(name)
-        if in_id != out_id or type(m) is nn.Conv2d:
-            return None
-        chain.append(name)
-        out_id = o_id
-        if type(m) in (nn.MaxPool2d, nn.AvgPool2d):
-            break
-    else:
-        return None
-    if any(calls.get(n) != 1 for n in chain):
-        return None
-    per_image = out[0].numel() * out.element_size()
-    return chain, per_image
-
-
-def chunk_stem(model: nn.Module, example_input: Tensor) -> int:
-    """Run the stem (first conv with <= 4 input channels up to its pool) a few images at a time,
-    in place, when its whole-batch output would not fit in cache; returns the chunk size (0 if
-    not done). A CPU optimisation: on GPU whole batches are faster."""
-    found = _stem_chain(model, example_input)
-    if found is None:
-        return 0
-    chain, per_image = found
-    batch = example_input.shape[0]
-    chunk = max(1, _STEM_CHUNK_BYTES // per_image)
-    if per_image * batch < _STEM_MIN_BYTES or chunk >= batch:
-        return 0
-    with torch.no_grad():
-        before = _logits(model(example_input))
-    originals = [model.get_submodule(n) for n in chain]
-    _set_submodule(model, chain[0], BatchChunked(nn.Sequential(*originals), chunk))
-    for name in chain[1:]:
-        _set_submodule(model, name, nn.Identity())
-    with torch.no_grad():
-        after = _logits(model(example_input))
-    if not outputs_close(after, before, OPTIMIZE_ATOL, OPTIMIZE_RTOL)[0]:
-        # The stem's output was used elsewhere too (e.g. functionally): undo.
-        for name, original in zip(chain, originals, strict=True):
-            _set_submodule(model, name, original)
-        return 0
-    return chunk
-
-
-# --------------------------------------------------------------------------------------------
-# optimize()
-# --------------------------------------------------------------------------------------------
+def export_tolerance(precision: str) -> tuple[float, float]:
+    """(atol, rtol) of the reload check: fp32 as tight as :mod:`convzoo.optimize`'s, the
+    others that precision's."""
+    return (EXPORT_ATOL, EXPORT_RTOL) if precision == "fp32" else TOLERANCES[precision]
 
 
 @dataclass
-class OptimizeReport:
-    """What :func:`optimize` did, and why a step was skipped."""
-
-    folded_bn: int = 0
-    stem_chunk: int = 0
-    channels_last: bool = False
-    compiled: bool = False
-    compile_options: dict[str, Any] = field(default_factory=dict)
-    fallback_reason: str | None = None
-
-
-class OptimizedModel(nn.Module):
-    """Inference-only wrapper: no autograd, channels-last input, compiled module if available."""
-
-    def __init__(
-        self,
-        eager: nn.Module,
-        compiled: Any,
-        channels_last: bool,
-        report: OptimizeReport,
-        inductor_options: dict[str, Any] | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__()
-        self.dtype = dtype
-        self.eager = eager
-        self._compiled = compiled
-        self.channels_last = channels_last
-        # Inductor reads its config when it (re)compiles, i.e. inside a call (a new batch size
-        # recompiles), so the options are applied around every call, not only the first.
-        self._inductor_options = dict(inductor_options or {})
-        self.report = report
-        if hasattr(eager, "card"):
-            self.card = eager.card
-
-    def forward(self, x: Tensor) -> Tensor:
-        with torch.inference_mode():
-            out_dtype = x.dtype
-            if self.dtype is not None:
-                x = x.to(self.dtype)
-            if self.channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            if self._compiled is None:
-                out = self.eager(x)
-            else:
-                from torch._dynamo import config as _dynamo_config
-                from torch._inductor import config as _config
-
-                # Every optimize() of a zoo network compiles the same forward code object (the
-                # shared base class's), and past dynamo's recompile limit (8) a further one
-                # silently ran eager (measured: the 9th ResNet-18 optimized in one process ran
-                # at eager channels-last speed). Each copy is guarded by its own weights' ids.
-                key = "recompile_limit"
-                if not hasattr(_dynamo_config, key):
-                    key = "cache_size_limit"  # its name before torch 2.6
-                limit = {key: max(getattr(_dynamo_config, key), 1024)}
-                with _config.patch(self._inductor_options), _dynamo_config.patch(limit):
-                    out = self._compiled(x)
-            return out.to(out_dtype) if self.dtype is not None else out
-
-    def train(self, mode: bool = True) -> OptimizedModel:
-        if mode:
-            raise RuntimeError("an optimized model is for inference only; optimize() a copy")
-        return super().train(False)
-
-
-def compile_supported(device: torch.device | str = "cpu") -> tuple[bool, str | None]:
-    """Whether ``torch.compile`` with inductor can run here, and why not."""
-    device = torch.device(device)
-    if not hasattr(torch, "compile"):
-        return False, "this torch has no torch.compile"
-    if os.name == "nt" and device.type == "cpu":
-        return False, "inductor's C++ backend needs a compiler that Windows rarely has"
-    if device.type == "cuda":
-        try:
-            import triton  # noqa: F401
-        except ImportError:
-            return False, "inductor on CUDA needs triton, which is not installed"
-    if device.type not in ("cpu", "cuda"):
-        return False, f"inductor is not used on {device.type}"
-    return True, None
-
-
-def optimize(
-    model: nn.Module,
-    example_input: Tensor,
-    *,
-    fold_bn: bool = True,
-    chunk_stem_batch: bool = True,
-    channels_last: bool = True,
-    compile: bool = True,
-    freezing: bool = True,
-    mode: str | None = None,
-    inductor_config: dict[str, Any] | None = None,
-    dtype: torch.dtype | None = None,
-    check: bool = True,
-) -> OptimizedModel:
-    """An inference-only copy of ``model``, made fast.
-
-    Steps: deep copy in eval mode without gradients; BN folded into the convs; on CPU the stem
-    (first conv with <= 4 input channels up to its pool) run a few images at a time when its
-    whole-batch output would not fit in cache (:func:`chunk_stem`); channels-last weights and
-    inputs; ``torch.compile`` (inductor, ``freezing`` so that inductor constant-folds
-    the weights and pre-packs them for oneDNN) warmed on ``example_input``. If compiling fails
-    (no C++ compiler, no triton, an unsupported op) the eager, folded, channels-last copy is used
-    and ``result.report.fallback_reason`` says why (also a ``RuntimeWarning``).
-
-    With ``check`` the optimized outputs on ``example_input`` are compared with the original's
-    (``OPTIMIZE_ATOL``/``OPTIMIZE_RTOL``); a mismatch raises ``RuntimeError``.
-
-    ``dtype=torch.bfloat16`` (opt-in) runs the network in bf16 (AMX on recent Xeons, tensor
-    cores on GPU) and returns outputs in the input's dtype; it agrees with fp32 only to
-    ``OPTIMIZE_BF16_RTOL`` of the largest logit.
-
-    The result takes inputs of ``example_input``'s dtype/device; other batch sizes recompile
-    once each (static shapes are fastest on CPU).
-    """
-    if not isinstance(example_input, Tensor) or example_input.dim() != 4:
-        raise ConvzooError("optimize() needs an example input tensor of shape (N, C, H, W)")
-    report = OptimizeReport()
-    device = example_input.device
-    m = copy.deepcopy(model).eval()
-    for p in m.parameters():
-        p.requires_grad_(False)
-    with torch.no_grad():
-        reference = model.eval()(example_input) if check else None
-    if dtype is None and example_input.dtype in (torch.bfloat16, torch.float16):
-        # A network already in half precision (e.g. `convzoo bench --precision bf16`): fold in
-        # fp32, where the products of BN's scale and the conv weights lose nothing, then go
-        # back to its dtype, and check it with that dtype's tolerance.
-        dtype = example_input.dtype
-        m = m.float()
-    fp32_input = example_input.float() if dtype is not None else example_input
-    if fold_bn:
-        report.folded_bn = fold_batchnorm(m, fp32_input)
-    if chunk_stem_batch and device.type == "cpu":
-        report.stem_chunk = chunk_stem(m, fp32_input)
-    if dtype is not None:
-        m = m.to(dtype)  # after folding, which is done in fp32
-    if channels_last:
-        m = m.to(memory_format=torch.channels_last)
-        report.channels_last = True
-    compiled = None
-    inductor_options: dict[str, Any] = {}
-    if compile:
-        ok, why = compile_supported(device)
-        if ok:
-            # Set through config.patch, not torch.compile(options=...): measured with torch
-            # 2.14, options={"freezing": True} left the convs unpacked (aten conv, 72 img/s
-            # for ResNet-18 at batch 16) where the patched config packs them for oneDNN.
-            # mode="max-autotune" was measured too: no gain on CPU, much longer compiles.
-            # On CPU the generated wrapper is C++ (cpp_wrapper): the Python wrapper's per-op
-            # overhead dominated at batch 1 (ResNet-18, 2 threads, interleaved: 23 img/s
-            # with the Python wrapper, 74 with C++, ONNX Runtime 56-68); at batch 16 +10%.
-            wanted = {"freezing": freezing}
-            if device.type == "cpu":
-                wanted["cpp_wrapper"] = True
-            wanted.update(inductor_config or {})
-            attempts = [wanted]
-            if wanted.get("cpp_wrapper") and "cpp_wrapper" not in (inductor_config or {}):
-                attempts.append({**wanted, "cpp_wrapper": False})  # then the Python wrapper
-            errors = []
-            for options in attempts:
-                try:
-                    compiled = torch.compile(m, backend="inductor", mode=mode, dynamic=False)
-                    probe = OptimizedModel(m, compiled, channels_last, report, options, dtype)
-                    probe(example_input)  # compile now: failures fall back here, not later
-                    inductor_options = options
-                    report.compiled = True
-                    break
-                except Exception as err:  # inductor raises many types; all mean "fall back"
-                    compiled = None
-                    errors.append(f"{type(err).__name__}: {str(err)[:200]}")
-            report.compile_options = {"backend": "inductor", "mode": mode, **inductor_options}
-            if compiled is None:
-                why = f"torch.compile failed ({'; '.join(errors)})"
-        if compiled is None:
-            report.fallback_reason = why
-            warnings.warn(f"optimize(): using eager mode: {why}", RuntimeWarning, stacklevel=2)
-    result = OptimizedModel(m, compiled, channels_last, report, inductor_options, dtype)
-    if check and reference is not None:
-        rtol = OPTIMIZE_RTOL if dtype in (None, torch.float32) else OPTIMIZE_BF16_RTOL
-        ok, err = outputs_close(result(example_input), _logits(reference), OPTIMIZE_ATOL, rtol)
-        if not ok:
-            raise RuntimeError(f"optimize(): outputs differ from the original by {err:.3g}")
-    return result
+class ExportResult:
+    path: Path
+    format: str
+    max_abs_diff: float | None
+    atol: float
+    rtol: float
+    precision: str = "fp32"
+    files: list[Path] = field(default_factory=list)
+    top1_agreement: float | None = None
+    agreement_images: int = 0
 
 
 # --------------------------------------------------------------------------------------------
-# Loading a network to export: a registered name or a `convzoo train` checkpoint
+# Loading a network to export: a registered name (with weights) or a training checkpoint
 # --------------------------------------------------------------------------------------------
 
 _META_NAMES = ("model", "model_name", "name", "arch")
+
+
+@dataclass
+class LoadedNetwork:
+    """A network to export and the facts that travel with it as metadata."""
+
+    model: nn.Module
+    name: str
+    weights: str | None  # None: randomly initialised
+    categories: list[str] | None = None
+
+    def metadata(self, precision: str) -> dict[str, str]:
+        """String key/values for the exported file: what a deployment needs to feed it."""
+        card = getattr(self.model, "card", None)
+        info: dict[str, str] = {
+            "convzoo_version": __version__,
+            "model": self.name,
+            "weights": self.weights or "random (no weights given)",
+            "precision": precision,
+        }
+        if card is not None:
+            info["input_size"] = json.dumps(list(card.input_size))
+            info["mean"] = json.dumps(list(card.mean))
+            info["std"] = json.dumps(list(card.std))
+            info["num_classes"] = str(card.num_classes)
+        if self.categories:
+            info["class_names"] = json.dumps(list(self.categories))
+        return info
+
+
+def _allowed_kwargs(kwargs: dict[str, Any], where: Path) -> dict[str, Any]:
+    """Builder arguments read from a file. Metadata is data: ``weights``/``pretrained`` (a URL
+    would fetch) and any value that is not a plain number, flag or short name are refused; an
+    argument the builder lacks is refused by ``create_model`` itself."""
+    plain = (bool, int, float)
+    for key, value in kwargs.items():
+        if key in ("weights", "pretrained") or not (
+            isinstance(value, plain) or (isinstance(value, str) and value.isidentifier())
+        ):
+            raise ConvzooError(
+                f"{where}: its metadata asks for {key}={value!r}; a checkpoint's metadata names "
+                "builder arguments only, never weights or files (refused: metadata is data)"
+            )
+    return dict(kwargs)
 
 
 def _find_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
@@ -458,8 +197,11 @@ def _find_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
     meta: dict[str, Any] | None = None
     for candidate in metas:
         if candidate.is_file():
-            data = json.loads(candidate.read_text())
-            if any(k in data for k in _META_NAMES):
+            try:
+                data = json.loads(candidate.read_text())
+            except json.JSONDecodeError as err:
+                raise ConvzooError(f"{candidate}: not valid JSON ({err})") from None
+            if isinstance(data, dict) and any(k in data for k in _META_NAMES):
                 meta = data
                 break
     if meta is None and weights.suffix == ".safetensors":
@@ -477,34 +219,57 @@ def _find_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
     return weights, meta
 
 
+def _load_checkpoint(path: Path) -> LoadedNetwork:
+    """A `convzoo train` run or checkpoint folder (``weights.safetensors`` + ``meta.json`` with
+    ``{"model": {"name", "kwargs"}}``, in ``RUN/best/`` or ``RUN/last/``), or a safetensors
+    file with a JSON beside it. Read here, not by the training code: export sits beside train,
+    not above it."""
+    weights, meta = _find_checkpoint(path)
+    named = next(meta[k] for k in _META_NAMES if k in meta)
+    kwargs = dict(meta.get("kwargs") or meta.get("model_kwargs") or {})
+    if isinstance(named, dict):  # convzoo train's {"model": {"name": ..., "kwargs": ...}}
+        kwargs = dict(named.get("kwargs") or {})
+        named = named.get("name")
+    if not isinstance(named, str) or named not in list_models():
+        raise ConvzooError(f"{path}: the metadata names no registered network ({named!r})")
+    model = create_model(named, **_allowed_kwargs(kwargs, path))
+    state = read_state_dict(weights)
+    model.load_state_dict(state, strict=True)
+    classes = meta.get("classes") or meta.get("categories")
+    return LoadedNetwork(model.eval(), named, str(weights), classes)
+
+
+def load_for_export(source: str, weights: str | None = None) -> LoadedNetwork:
+    """A registered name (random weights unless ``weights``: an entry name, a file, a URL or a
+    run folder) or a training run/checkpoint, with the facts its export records."""
+    if source in list_models() and not Path(source).exists():
+        if weights is None:
+            return LoadedNetwork(create_model(source).eval(), source, None)
+        if Path(weights).is_dir():  # a run folder of this network
+            loaded = _load_checkpoint(Path(weights))
+            if loaded.name != source:
+                raise ConvzooError(f"{weights} holds {loaded.name}, not {source}")
+            return loaded
+        entry_names = {e.name for e in weight_entries(source)}
+        kwargs: dict[str, Any] = {}
+        if weights in entry_names:
+            kwargs["num_classes"] = get_weight_entry(source, weights).num_classes
+        model = create_model(source, weights=weights, **kwargs).eval()
+        card = getattr(model, "card", None)
+        info = card.extra.get("weights", {}) if card is not None else {}
+        return LoadedNetwork(model, source, weights, info.get("categories"))
+    if weights is not None:
+        raise ConvzooError("--weights goes with a model name; a checkpoint has its own weights")
+    path = Path(source)
+    if not path.exists():
+        create_model(source)  # neither a checkpoint nor a known name: the registry suggests
+    return _load_checkpoint(path)
+
+
 def load_network(name_or_checkpoint: str) -> tuple[nn.Module, str]:
     """A network by registered name, or rebuilt from a training checkpoint; with its name."""
-    from convzoo.registry import create_model, list_models
-
-    if name_or_checkpoint in list_models():
-        return create_model(name_or_checkpoint).eval(), name_or_checkpoint
-    path = Path(name_or_checkpoint)
-    if not path.exists():
-        # Neither a checkpoint nor a known name: let the registry suggest close names.
-        create_model(name_or_checkpoint)
-    # A `convzoo train` run or checkpoint folder (weights.safetensors + meta.json with
-    # {"model": {"name", "kwargs"}}, in RUN/best/ or RUN/last/): read by the training code.
-    try:
-        from convzoo.train.checkpoint import find_checkpoint
-    except ImportError:
-        find_checkpoint = None
-    if find_checkpoint is not None:
-        try:
-            ckpt = find_checkpoint(path)
-        except ConvzooError:
-            ckpt = None  # not that layout: try a safetensors file with a JSON beside it
-        if ckpt is not None:
-            return ckpt.build_model(), ckpt.meta["model"]["name"]
-    weights, meta = _find_checkpoint(path)
-    name = next(meta[k] for k in _META_NAMES if k in meta)
-    kwargs = dict(meta.get("kwargs") or meta.get("model_kwargs") or {})
-    model = create_model(name, weights=weights, **kwargs)
-    return model.eval(), name
+    loaded = load_for_export(name_or_checkpoint)
+    return loaded.model, loaded.name
 
 
 def default_input(model: nn.Module, batch_size: int = 1, image_size: int | None = None) -> Tensor:
@@ -516,40 +281,65 @@ def default_input(model: nn.Module, batch_size: int = 1, image_size: int | None 
     return torch.randn(batch_size, c, h, w)
 
 
-def _logits(out: Any) -> Tensor:
-    return out[0] if isinstance(out, tuple) else out
-
-
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 # --------------------------------------------------------------------------------------------
-# ONNX and TorchScript
+# Checking a reloaded export
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class ExportResult:
-    path: Path
-    format: str
-    max_abs_diff: float | None
-    atol: float
-    rtol: float
+def _check(
+    got: Tensor, model: nn.Module, x: Tensor, precision: str, what: str
+) -> tuple[float, float, float]:
+    atol, rtol = export_tolerance(precision)
+    with torch.no_grad():
+        ref = logits_of(model.eval()(x)).float()
+    ok, diff = outputs_close(got.float(), ref, atol, rtol)
+    if not ok:
+        raise RuntimeError(f"{what}: outputs differ from PyTorch's by {diff:.3g}")
+    return diff, atol, rtol
+
+
+def _result(
+    path: Path,
+    fmt: str,
+    precision: str,
+    check: tuple[float, float, float] | None,
+    files: list[Path],
+) -> ExportResult:
+    atol, rtol = export_tolerance(precision)
+    diff = None
+    if check is not None:
+        diff, atol, rtol = check
+    return ExportResult(path, fmt, diff, atol, rtol, precision, files)
+
+
+def _need_calibration(precision: str, calibration: Any) -> list[Tensor]:
+    batches = input_batches(calibration)
+    if precision == "int8" and not batches:
+        raise ConvzooError("an int8 export needs calibration batches (a few hundred images)")
+    return batches
+
+
+# --------------------------------------------------------------------------------------------
+# ONNX
+# --------------------------------------------------------------------------------------------
 
 
 def _require_onnx() -> None:
-    missing = []
-    for mod in ("onnx", "onnxruntime", "onnxscript"):
-        try:
-            __import__(mod)
-        except ImportError:
-            missing.append(mod)
-    if missing:
-        raise ConvzooError(f"ONNX export needs {', '.join(missing)}: pip install 'convzoo[export]'")
+    why = runtime_available("onnxruntime")
+    if why:
+        raise ConvzooError(why.replace("onnxruntime fp32 needs", "ONNX export needs"))
+
+
+def check_opset(opset: int) -> None:
+    """Refuse an opset the exporter cannot honour (it would write another one silently)."""
+    import onnx  # ~0.2 s, only for ONNX
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ConvzooError(
+            f"opset {opset} cannot be written: the torch.export-based exporter writes opsets "
+            f"{MIN_OPSET} to {newest} (this onnx package's newest); give --opset {MIN_OPSET}"
+        )
 
 
 def export_onnx(
@@ -558,67 +348,185 @@ def export_onnx(
     example_input: Tensor,
     *,
     dynamic_batch: bool = True,
-    opset: int = 18,
+    opset: int = MIN_OPSET,
     verify: bool = True,
+    precision: str = "fp32",
+    calibration: Any = None,
+    metadata: dict[str, str] | None = None,
 ) -> ExportResult:
-    """Write ``model`` as ONNX (torch.export-based exporter) and check it with onnxruntime.
+    """Write ``model`` as ONNX and check it with onnxruntime.
 
     The batch dimension is dynamic by default. Weights are stored inside the file (one file, no
     external data) up to protobuf's 2 GB limit, which every network of the zoo fits.
+    ``precision="int8"`` quantizes with ONNX Runtime from ``calibration``; ``metadata`` goes
+    into the file's ``metadata_props``.
     """
     _require_onnx()
+    check_opset(opset)
+    import onnx
+
+    if precision not in PRECISIONS_OF["onnx"]:
+        raise ConvzooError(f"ONNX is written in fp32 or int8, not {precision}")
+    calib = _need_calibration(precision, calibration)
     path = Path(path)
     model = model.eval()
-    tmp = _atomic_target(path)
-    dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                model,
-                (example_input,),
-                dynamo=True,
-                input_names=["input"],
-                output_names=["logits"],
-                dynamic_shapes=dynamic_shapes,
-                opset_version=opset,
-                external_data=False,
-                verbose=False,
-            )
-            program.save(str(tmp), external_data=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    diff = verify_onnx(model, path, example_input) if verify else None
-    return ExportResult(path, "onnx", diff, EXPORT_ATOL, EXPORT_RTOL)
-
-
-def onnx_session(path: str | os.PathLike[str], threads: int | None = None) -> Any:
-    """An onnxruntime CPU session with all graph optimisations."""
-    _require_onnx()
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    with tempfile.TemporaryDirectory(prefix="convzoo-onnx-") as tmp:
+        fp32 = Path(tmp) / "model.onnx"
+        write_onnx(model, fp32, example_input, dynamic_batch=dynamic_batch, opset=opset)
+        written = fp32
+        if precision == "int8":
+            written = Path(tmp) / "model-int8.onnx"
+            quantize_onnx(fp32, written, calib)
+        proto = onnx.load(str(written))
+    got_opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if got_opset != opset:
+        raise ConvzooError(f"the exporter wrote opset {got_opset}, not {opset}; give --opset 18")
+    for key, value in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, proto.SerializeToString())
+    result = _result(path, "onnx", precision, None, [path])
+    if verify:
+        result.max_abs_diff = verify_onnx(model, path, example_input, precision=precision)
+    return result
 
 
 def verify_onnx(
-    model: nn.Module, path: str | os.PathLike[str], example_input: Tensor, session: Any = None
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    example_input: Tensor,
+    session: Any = None,
+    precision: str = "fp32",
 ) -> float:
-    """Max |onnxruntime - PyTorch| on ``example_input``; raises if beyond the stated tolerance."""
+    """Max |onnxruntime - PyTorch| on ``example_input``; raises if beyond the tolerance."""
     session = session or onnx_session(path)
-    with torch.no_grad():
-        ref = _logits(model.eval()(example_input)).float().numpy()
-    got = session.run(None, {session.get_inputs()[0].name: example_input.numpy()})[0]
-    ok, diff = outputs_close(torch.from_numpy(got), torch.from_numpy(ref), EXPORT_ATOL, EXPORT_RTOL)
-    if not ok:
-        raise RuntimeError(f"{path}: onnxruntime outputs differ from PyTorch's by {diff:.3g}")
-    return diff
+    got = session.run(None, {session.get_inputs()[0].name: example_input.float().numpy()})[0]
+    return _check(torch.from_numpy(got), model, example_input, precision, f"{path} (onnxruntime)")[
+        0
+    ]
+
+
+def onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file as a dict."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+# --------------------------------------------------------------------------------------------
+# OpenVINO IR
+# --------------------------------------------------------------------------------------------
+
+
+def export_openvino(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    example_input: Tensor,
+    *,
+    precision: str = "fp32",
+    calibration: Any = None,
+    verify: bool = True,
+    metadata: dict[str, str] | None = None,
+) -> ExportResult:
+    """Write ``model`` as OpenVINO IR (``path`` ``.xml`` and its ``.bin``), reloaded and checked
+    on the CPU plugin. bf16 is an inference hint of the plugin (the IR keeps fp32 weights);
+    int8 is quantized by NNCF from ``calibration``."""
+    why = runtime_available("openvino", precision)
+    if why:
+        raise ConvzooError(why)
+    import openvino as ov
+
+    calib = _need_calibration(precision, calibration)
+    path = Path(path)
+    if path.suffix != ".xml":
+        raise ConvzooError(f"an OpenVINO IR is NAME.xml (+ NAME.bin); got {path.name}")
+    ov_model = openvino_model(model.eval(), example_input, precision, calib)
+    for key, value in (metadata or {}).items():
+        ov_model.set_rt_info(value, ["convzoo", key])
+    bin_path = path.with_suffix(".bin")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written in a hidden temporary folder beside the target, then moved: the .bin first, so
+    # that an .xml in place always has its weights.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        ov.save_model(ov_model, str(tmp / path.name), compress_to_fp16=False)
+        for src, dst in ((tmp / bin_path.name, bin_path), (tmp / path.name, path)):
+            write_bytes(dst, src.read_bytes())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result = _result(path, "openvino", precision, None, [path, bin_path])
+    if verify:
+        core = ov.Core()
+        reloaded = core.read_model(str(path))
+        reloaded.reshape({0: list(example_input.shape)})
+        compiled = core.compile_model(reloaded, "CPU", openvino_config(precision, None))
+        got = torch.from_numpy(compiled(example_input.float().numpy())[0])
+        result.max_abs_diff = _check(got, model, example_input, precision, f"{path} (OpenVINO)")[0]
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# torch.export (.pt2)
+# --------------------------------------------------------------------------------------------
+
+
+def export_program(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    example_input: Tensor,
+    *,
+    precision: str = "fp32",
+    calibration: Any = None,
+    dynamic_batch: bool = True,
+    verify: bool = True,
+) -> ExportResult:
+    """Write ``model`` as a ``torch.export`` program (``.pt2``), reloaded with
+    ``torch.export.load`` and checked. bf16 exports the network cast to bf16 (inputs and
+    outputs bf16); int8 is the PT2E-quantized graph (reference quantize/dequantize ops that
+    ``torch.compile`` lowers to int8 kernels)."""
+    if precision not in PRECISIONS_OF["pt2"]:
+        raise ConvzooError(f"a .pt2 is written in fp32, bf16 or int8, not {precision}")
+    calib = _need_calibration(precision, calibration)
+    path = Path(path)
+    net: nn.Module = model.eval()
+    x = example_input
+    if precision == "bf16":
+        net = _copy_to(net, torch.bfloat16)
+        x = example_input.to(torch.bfloat16)
+    elif precision == "int8":
+        why = runtime_available("inductor", "int8")
+        if why:
+            raise ConvzooError(why)
+        fast = optimize(net, x, precision="int8", calibration=calib, compile=False, check=False)
+        assert isinstance(fast, OptimizedModel)
+        net = fast.eager
+    batch = {0: torch.export.Dim("batch", min=1, max=4096)} if dynamic_batch else None
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # torch.export specialises a size of 1 to a constant: trace a dynamic batch with two.
+        traced = torch.cat([x, x]) if batch and x.shape[0] == 1 else x
+        program = torch.export.export(net, (traced,), dynamic_shapes=(batch,) if batch else None)
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, buffer.getvalue())
+    result = _result(path, "pt2", precision, None, [path])
+    if verify:
+        loaded = torch.export.load(str(path)).module()
+        with torch.no_grad():
+            got = logits_of(loaded(x))
+        result.max_abs_diff = _check(got, model, example_input, precision, f"{path} (.pt2)")[0]
+    return result
+
+
+def _copy_to(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    return copy.deepcopy(model).to(dtype).eval()
+
+
+# --------------------------------------------------------------------------------------------
+# TorchScript (deprecated by PyTorch)
+# --------------------------------------------------------------------------------------------
 
 
 def export_torchscript(
@@ -627,30 +535,31 @@ def export_torchscript(
     """Write ``model`` traced to TorchScript (``torch.jit.trace``) and check the reloaded file.
 
     Tracing, not scripting: the zoo's input checks are Python; traced, they run once at export.
+    TorchScript is deprecated by PyTorch (``FutureWarning``); ``.pt2`` is its successor.
     """
+    warnings.warn(
+        "TorchScript is deprecated by PyTorch; prefer --format pt2 (torch.export)",
+        FutureWarning,
+        stacklevel=2,
+    )
     path = Path(path)
     model = model.eval()
-    tmp = _atomic_target(path)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TracerWarning for the input checks
-            traced = torch.jit.trace(model, example_input, check_trace=False)
-            traced = torch.jit.freeze(traced)
-            torch.jit.save(traced, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    diff = None
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarning for the input checks
+        traced = torch.jit.freeze(torch.jit.trace(model, example_input, check_trace=False))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, buffer.getvalue())
+    result = _result(path, "torchscript", "fp32", None, [path])
     if verify:
-        loaded = torch.jit.load(str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = torch.jit.load(str(path))
         with torch.no_grad():
-            ref = _logits(model(example_input))
-            got = _logits(loaded(example_input))
-        ok, diff = outputs_close(got, ref, EXPORT_ATOL, EXPORT_RTOL)
-        if not ok:
-            raise RuntimeError(f"{path}: TorchScript outputs differ from PyTorch's by {diff:.3g}")
-    return ExportResult(path, "torchscript", diff, EXPORT_ATOL, EXPORT_RTOL)
+            got = logits_of(loaded(example_input))
+        result.max_abs_diff = _check(got, model, example_input, "fp32", f"{path} (TorchScript)")[0]
+    return result
 
 
 def export(
@@ -660,9 +569,58 @@ def export(
     format: str = "onnx",
     **kwargs: Any,
 ) -> ExportResult:
-    """Export to ``format`` ("onnx" or "torchscript") and verify the outputs."""
-    if format == "onnx":
-        return export_onnx(model, path, example_input, **kwargs)
+    """Export to ``format`` (one of :data:`FORMATS`) and verify the reloaded file's outputs.
+
+    For int8 the result also has the top-1 agreement with fp32 on the calibration batches."""
+    writers: dict[str, Callable[..., ExportResult]] = {
+        "onnx": export_onnx,
+        "openvino": export_openvino,
+        "pt2": export_program,
+        "torchscript": export_torchscript,
+    }
+    if format not in writers:
+        raise ConvzooError(f"unknown export format {format!r}; use {', '.join(FORMATS)}")
+    precision = kwargs.get("precision", "fp32")
+    if precision not in PRECISIONS_OF[format]:
+        raise ConvzooError(
+            f"{format} is written in {' or '.join(PRECISIONS_OF[format])}, not {precision}"
+        )
     if format == "torchscript":
-        return export_torchscript(model, path, example_input, **kwargs)
-    raise ConvzooError(f"unknown export format {format!r}; use onnx or torchscript")
+        kwargs.pop("precision", None)
+    if format not in ("onnx", "openvino"):
+        kwargs.pop("metadata", None)
+    remove_stale_temps(Path(path).parent, Path(path).name)
+    return writers[format](model, path, example_input, **kwargs)
+
+
+def agreement_of_export(result: ExportResult, model: nn.Module, batches: list[Tensor]) -> None:
+    """Fill ``result``'s top-1 agreement with the fp32 ``model`` on ``batches``, reloading the
+    written file (ONNX, OpenVINO or .pt2)."""
+    runner = _reload(result)
+    result.top1_agreement, result.agreement_images = top1_agreement(runner, model, batches)
+
+
+class _Reloaded(nn.Module):
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+
+def _reload(result: ExportResult) -> nn.Module:
+    path = result.path
+    if result.format == "onnx":
+        session = onnx_session(path)
+        name = session.get_inputs()[0].name
+        return _Reloaded(
+            lambda x: torch.from_numpy(session.run(None, {name: x.float().numpy()})[0])
+        )
+    if result.format == "openvino":
+        import openvino as ov
+
+        runner = OpenVINORunner(ov.Core().read_model(str(path)), openvino_config("int8", None))
+        return _Reloaded(lambda x: torch.from_numpy(runner(x.float().numpy())))
+    program = torch.export.load(str(path)).module()
+    return _Reloaded(lambda x: logits_of(program(x)).float())

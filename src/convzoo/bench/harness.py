@@ -6,19 +6,32 @@ size, warm-up runs first (allocator, oneDNN/cuDNN algorithm choice, compilation)
 runs until a time budget per point is spent (at least ``min_reps``); the median and the 10th/90th
 percentiles are reported. On GPU every run is bracketed by CUDA events and synchronised.
 
-Results are written after every point (CSV and JSON, temp file then ``os.replace``), so a run
-cut short by Ctrl-C or a crash keeps what was measured.
+Several runtimes and precisions (``eager``, ``optimize``, ``onnxruntime``, ``openvino`` x
+``fp32``, ``bf16``, ``int8``...) of one network and batch size are timed **interleaved** (A B C
+A B C ...), so that background load falls on each alike and their ratios can be trusted on a
+shared machine; ``torch.utils.benchmark.Timer`` times one statement at a time and cannot do
+that, so it is used for the matmul peak only (:mod:`convzoo.bench.machine`).
+
+The shape is timm's ``benchmark.py``: a runner builds its network and input once and ``run()``
+returns a results dict (:class:`InferenceBenchmarkRunner`, :class:`TrainBenchmarkRunner`).
+
+A measurement is flagged unstable (``unstable`` in the row, a note in the output and the
+results, with advice) when its p90 is far above its median or the machine was busy (the load
+average against the cores). Results are written after every point (CSV and JSON, through
+:mod:`convzoo.io`), into a new folder per run unless told otherwise; an existing results file
+is never replaced (refused, or appended to with ``append``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
+import io
 import json
 import math
 import os
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,11 +39,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils import benchmark
 
+from convzoo import registry
 from convzoo.bench.machine import machine_info, matmul_peak_gflops, synchronize
 from convzoo.errors import ConvzooError
+from convzoo.inspect import summarize
+from convzoo.io import write_json, write_text
+from convzoo.optimize import (
+    build_runtime,
+    check_against_original,
+    optimize,
+    runtime_available,
+    top1_agreement,
+)
+from convzoo.threads import apply_threads, explain_default_threads, usable_cores
 
 # "fp32" is strict IEEE float32 on every device; "tf32" is float32 tensors with the GPU's
 # TensorFloat-32 matrix units allowed (10-bit mantissa products, PyTorch's default for cuDNN
@@ -40,9 +66,23 @@ PRECISIONS = {
     "tf32": torch.float32,
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
+    "int8": torch.float32,  # inputs and outputs stay fp32; the network inside is int8
 }
 MODES = ("inference", "train", "both")
-RUNTIMES = ("torch", "onnxruntime")
+RUNTIMES = ("eager", "optimize", "onnxruntime", "openvino")
+_RUNTIME_ALIASES = {"torch": "eager"}
+# Which precisions each runtime times (tf32 and fp16 on CUDA only, see validate()).
+RUNTIME_PRECISIONS = {
+    "eager": ("fp32", "tf32", "bf16", "fp16"),
+    "optimize": ("fp32", "bf16", "fp16", "int8"),
+    "onnxruntime": ("fp32", "int8"),
+    "openvino": ("fp32", "bf16", "int8"),
+}
+# A point whose p90 is this many times its median is flagged: the spread, not the network,
+# would decide a comparison (issue 13 saw p90 = 27x the median printed as if fine).
+UNSTABLE_P90_RATIO = 1.5
+# Other work on the machine above this share of its cores makes every timing suspect.
+BUSY_LOAD_SHARE = 0.5
 
 # Column order of results.csv; the JSON holds the same rows.
 COLUMNS = [
@@ -58,6 +98,8 @@ COLUMNS = [
     "latency_ms_median",
     "latency_ms_p10",
     "latency_ms_p90",
+    "p90_over_median",
+    "unstable",
     "reps",
     "images_per_s",
     "forward_ms",
@@ -69,33 +111,64 @@ COLUMNS = [
     "share_of_matmul_peak",
     "torchvision_latency_ms_median",
     "speed_vs_torchvision",
+    "top1_agreement_vs_fp32",
+    "chosen",
     "image_size",
 ]
 
 
 @dataclass
 class BenchSettings:
-    """Everything that defines a benchmark run; written beside the results."""
+    """Everything that defines a benchmark run; written beside the results.
+
+    ``runtimes`` x ``precisions`` are the variants timed side by side; ``runtime``,
+    ``precision`` and ``optimize`` are the older one-variant spellings and still work."""
 
     names: list[str]
     batch_sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
-    device: str = "cpu"
+    device: str = "auto"
     mode: str = "inference"
-    precision: str = "fp32"
+    precision: str | None = None
     channels_last: bool = False
     optimize: bool = False
     threads: int | None = None
     against: str | None = None
-    runtime: str = "torch"
+    runtime: str | None = None
+    runtimes: list[str] = field(default_factory=list)
+    precisions: list[str] = field(default_factory=list)
     budget_s: float = 2.0
     min_reps: int = 5
     max_reps: int = 1000
     warmup: int = 2
     image_size: int | None = None
     seed: int = 0
+    pause_s: float = 0.0
+    calibration_batches: int = 4
     # cuDNN tries its algorithms on the first call of each shape and keeps the fastest (as
     # cnn-benchmarks did with cudnn.benchmark); the warm-up runs absorb the search.
     cudnn_benchmark: bool = True
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running a network: a runtime in a precision."""
+
+    runtime: str
+    precision: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.runtime} {self.precision}"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is the GPU where torch sees one, else the CPU: the same rule as ``train``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConvzooError(f"device must be auto, cpu or cuda, got {name!r}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,66 +195,113 @@ def parse_batch_sizes(text: str | list[int]) -> list[int]:
     return sizes
 
 
+def _normalise_variants(settings: BenchSettings) -> None:
+    """Fold the one-variant spellings into ``runtimes`` and ``precisions``."""
+    runtimes = [_RUNTIME_ALIASES.get(r, r) for r in settings.runtimes]
+    if not runtimes:  # the older spellings; once normalised, runtimes is set (idempotent)
+        legacy = _RUNTIME_ALIASES.get(settings.runtime or "eager", settings.runtime or "eager")
+        # --optimize meant "the torch network, optimized": optimize instead of eager.
+        runtimes = ["optimize"] if settings.optimize and legacy == "eager" else [legacy]
+    if settings.optimize and "optimize" not in runtimes:
+        runtimes.append("optimize")
+    precisions = list(settings.precisions)
+    if settings.precision is not None:
+        precisions.append(settings.precision)
+    settings.runtimes = list(dict.fromkeys(runtimes))
+    settings.precisions = list(dict.fromkeys(precisions or ["fp32"]))
+    settings.runtime = settings.runtimes[0]
+    settings.precision = settings.precisions[0]
+    settings.optimize = "optimize" in settings.runtimes
+
+
+def unsupported(variant: Variant, device: torch.device, mode: str) -> str | None:
+    """Why ``variant`` cannot be timed here (None if it can)."""
+    runtime, precision = variant.runtime, variant.precision
+    if precision not in RUNTIME_PRECISIONS[runtime]:
+        return (
+            f"--runtime {runtime} does not run {precision} (it runs "
+            + ", ".join(RUNTIME_PRECISIONS[runtime])
+            + ")"
+        )
+    if precision == "fp16" and device.type == "cpu":
+        return "fp16 on CPU is emulated and meaningless to time; use bf16 or fp32"
+    if precision == "tf32" and device.type != "cuda":
+        return "tf32 is a mode of NVIDIA GPUs' matrix units; on CPU use fp32 or bf16"
+    if runtime in ("onnxruntime", "openvino") and device.type != "cpu":
+        return f"--runtime {runtime} is timed on CPU here; use --device cpu"
+    if runtime != "eager" and mode != "inference":
+        return f"--runtime {runtime} makes an inference-only network; use --mode inference"
+    if runtime in ("onnxruntime", "openvino", "optimize"):
+        backend = runtime if runtime != "optimize" else "inductor"
+        why = runtime_available(backend, precision if precision != "fp16" else "fp32")
+        if why and runtime == "optimize" and precision != "int8":
+            why = None  # without inductor optimize() falls back to eager, and says so
+        if why:
+            return why.replace(f"{backend} ", f"--runtime {runtime} ", 1)
+    return None
+
+
+def variants(settings: BenchSettings) -> list[Variant]:
+    """The runtimes x precisions to time, in the order given."""
+    return [Variant(r, p) for r in settings.runtimes for p in settings.precisions]
+
+
+def _validate_choices(settings: BenchSettings) -> None:
+    if settings.mode not in MODES:
+        raise ConvzooError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
+    for p in settings.precisions:
+        if p not in PRECISIONS:
+            raise ConvzooError(f"precision must be one of {', '.join(PRECISIONS)}, got {p!r}")
+    for r in settings.runtimes:
+        if r not in RUNTIMES:
+            raise ConvzooError(f"runtime must be one of {', '.join(RUNTIMES)}, got {r!r}")
+    if settings.against not in (None, "torchvision"):
+        raise ConvzooError(f"--against accepts only 'torchvision', got {settings.against!r}")
+
+
+def _validate_numbers(settings: BenchSettings) -> None:
+    if settings.threads is not None and settings.threads < 1:
+        raise ConvzooError(f"--threads must be at least 1, got {settings.threads}")
+    if settings.budget_s <= 0:
+        raise ConvzooError(f"the time budget per point must be positive, got {settings.budget_s}")
+    if settings.image_size is not None:
+        smallest = max(registry.model_card(n).min_input_size for n in settings.names)
+        if settings.image_size < max(1, smallest):
+            raise ConvzooError(
+                f"--image-size {settings.image_size} is too small: these networks take at "
+                f"least {smallest} pixels; give --image-size {smallest} or more, or leave it out"
+            )
+
+
 def validate(settings: BenchSettings) -> None:
     """Refuse bad settings before anything is built or timed."""
-    from convzoo.registry import model_card
-
     if not settings.names:
         raise ConvzooError("no network given; name some (e.g. resnet18) or use --all")
     for name in settings.names:
-        model_card(name)  # UnknownModelError with close matches
+        registry.model_card(name)  # UnknownModelError with close matches
     settings.batch_sizes = parse_batch_sizes(settings.batch_sizes)
-    if settings.mode not in MODES:
-        raise ConvzooError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
-    if settings.precision not in PRECISIONS:
-        raise ConvzooError(
-            f"precision must be one of {', '.join(PRECISIONS)}, got {settings.precision!r}"
-        )
-    if settings.runtime not in RUNTIMES:
-        raise ConvzooError(
-            f"runtime must be one of {', '.join(RUNTIMES)}, got {settings.runtime!r}"
-        )
-    device = torch.device(settings.device)
+    _normalise_variants(settings)
+    _validate_choices(settings)
+    device = resolve_device(settings.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConvzooError(
             "--device cuda asked for, but torch sees no CUDA GPU here "
             f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use --device cpu"
         )
     if device.type not in ("cpu", "cuda"):
-        raise ConvzooError(f"device must be cpu or cuda, got {settings.device!r}")
-    if settings.runtime == "onnxruntime":
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            raise ConvzooError(
-                "--runtime onnxruntime needs onnxruntime: pip install 'convzoo[export]'"
-            ) from None
-        if settings.mode != "inference":
-            raise ConvzooError("--runtime onnxruntime times inference only; use --mode inference")
-        if settings.precision != "fp32":
-            raise ConvzooError("--runtime onnxruntime is timed in fp32 only")
-        if settings.optimize or settings.against:
-            raise ConvzooError("--optimize and --against apply to --runtime torch only")
-        if device.type == "cuda":
-            import onnxruntime as ort
+        raise ConvzooError(f"device must be auto, cpu or cuda, got {settings.device!r}")
+    reasons = [unsupported(v, device, m) for v in variants(settings) for m in _modes(settings)]
+    if all(reasons):
+        # Nothing could be timed: the first reason is the user's to fix. (Some of a cross
+        # product may be unsupported: those rows say why and the others are timed.)
+        raise ConvzooError(str(reasons[0]))
+    if settings.against and settings.runtimes != ["eager"]:
+        raise ConvzooError("--against times the torchvision twin beside --runtime eager only")
+    _validate_numbers(settings)
 
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise ConvzooError(
-                    "this onnxruntime has no CUDA provider; pip install onnxruntime-gpu or "
-                    "use --device cpu"
-                )
-    if settings.against not in (None, "torchvision"):
-        raise ConvzooError(f"--against accepts only 'torchvision', got {settings.against!r}")
-    if settings.optimize and settings.mode != "inference":
-        raise ConvzooError("--optimize makes an inference-only network; use --mode inference")
-    if settings.precision == "fp16" and device.type == "cpu":
-        raise ConvzooError("fp16 on CPU is emulated and meaningless to time; use bf16 or fp32")
-    if settings.precision == "tf32" and device.type != "cuda":
-        raise ConvzooError("tf32 is a mode of NVIDIA GPUs' matrix units; on CPU use fp32 or bf16")
-    if settings.threads is not None and settings.threads < 1:
-        raise ConvzooError(f"--threads must be at least 1, got {settings.threads}")
-    if settings.budget_s <= 0:
-        raise ConvzooError(f"the time budget per point must be positive, got {settings.budget_s}")
+
+def _modes(settings: BenchSettings) -> list[str]:
+    return ["inference", "train"] if settings.mode == "both" else [settings.mode]
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,21 +310,17 @@ def validate(settings: BenchSettings) -> None:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default rule), ``q`` in [0, 100]."""
-    if not values:
-        return math.nan
-    s = sorted(values)
-    pos = (len(s) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+    """numpy's linear-interpolated percentile, ``q`` in [0, 100]; NaN for no values."""
+    return float(np.percentile(values, q)) if values else math.nan
 
 
 def summarize_times(seconds: list[float]) -> dict[str, float]:
-    """Median, p10, p90 in milliseconds."""
+    """Median, p10, p90 in milliseconds, and how many runs."""
+    p10, p90 = np.percentile(seconds, [10, 90])
     return {
         "median_ms": statistics.median(seconds) * 1e3,
-        "p10_ms": percentile(seconds, 10) * 1e3,
-        "p90_ms": percentile(seconds, 90) * 1e3,
+        "p10_ms": float(p10) * 1e3,
+        "p90_ms": float(p90) * 1e3,
         "reps": len(seconds),
     }
 
@@ -321,38 +437,33 @@ class PeakMemory:
 
 def is_oom(err: BaseException) -> bool:
     """Out of memory on GPU (``torch.OutOfMemoryError``) or CPU (the allocator's message)."""
-    if isinstance(err, torch.OutOfMemoryError):
+    if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
         return True
     text = str(err).lower()
-    return isinstance(err, (RuntimeError, MemoryError)) and (
-        "out of memory" in text or "can't allocate memory" in text or isinstance(err, MemoryError)
+    return isinstance(err, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
     )
 
 
 @contextlib.contextmanager
 def cuda_math_flags(device: torch.device, precision: str, cudnn_benchmark: bool) -> Iterator[None]:
-    """cuDNN autotuning and TF32 set for the run and restored after it (CUDA only)."""
+    """cuDNN autotuning and TF32 set for the block and restored after it (CUDA only).
+
+    ``torch.backends.cudnn.flags`` saves and restores cuDNN's; the matmul TF32 switch is not
+    one of them and is restored here."""
     if device.type != "cuda":
         yield
         return
-    backends = torch.backends
-    saved = (
-        backends.cudnn.benchmark,
-        backends.cudnn.allow_tf32,
-        backends.cuda.matmul.allow_tf32,
-    )
     tf32 = precision == "tf32"
-    backends.cudnn.benchmark = cudnn_benchmark
-    backends.cudnn.allow_tf32 = tf32
-    backends.cuda.matmul.allow_tf32 = tf32
+    saved_matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
     try:
-        yield
+        with torch.backends.cudnn.flags(
+            enabled=True, benchmark=cudnn_benchmark, deterministic=False, allow_tf32=tf32
+        ):
+            yield
     finally:
-        (
-            backends.cudnn.benchmark,
-            backends.cudnn.allow_tf32,
-            backends.cuda.matmul.allow_tf32,
-        ) = saved
+        torch.backends.cuda.matmul.allow_tf32 = saved_matmul
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,14 +474,12 @@ def cuda_math_flags(device: torch.device, precision: str, cudnn_benchmark: bool)
 def network_macs(name: str, input_size: tuple[int, int, int]) -> tuple[int, int]:
     """(parameters, multiply-adds) of one image through the network.
 
-    Uses the structural tables (``convzoo.summarize``) where they exist; otherwise
+    Uses the structural tables (``convzoo.inspect.summarize``) where they exist; otherwise
     ``torch.utils.flop_counter`` on the meta device, FLOPs / 2 (it counts convs and matmuls,
     which are > 99% of these networks' multiply-adds).
     """
-    import convzoo
-
     try:
-        summary = convzoo.summarize(name, input_size=input_size)
+        summary = summarize(name, input_size=input_size)
         return int(summary.total_params), int(summary.total_macs)
     except ConvzooError:
         raise  # the input size does not fit the network: the user's to fix
@@ -378,19 +487,17 @@ def network_macs(name: str, input_size: tuple[int, int, int]) -> tuple[int, int]
         pass  # a tracing gap (e.g. an older torch): count with torch's own counter instead
     from torch.utils.flop_counter import FlopCounterMode
 
-    from convzoo.registry import count_parameters, create_model
-
     with torch.device("meta"):
-        model = create_model(name, in_chans=input_size[0]).eval()
+        model = registry.create_model(name, in_chans=input_size[0]).eval()
         x = torch.empty(1, *input_size)
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
             model(x)
-    return count_parameters(model), int(counter.get_total_flops() // 2)
+    return registry.count_parameters(model), int(counter.get_total_flops() // 2)
 
 
 # --------------------------------------------------------------------------------------------
-# Building what is timed
+# Runners: each builds its network and input once; run() returns a results dict
 # --------------------------------------------------------------------------------------------
 
 
@@ -402,9 +509,7 @@ def torchvision_twin(name: str, num_classes: int = 1000, aux_logits: bool = Fals
     """
     import torchvision
 
-    from convzoo.registry import model_card
-
-    twin = model_card(name).torchvision_twin
+    twin = registry.model_card(name).torchvision_twin
     if not twin:
         raise ConvzooError(f"{name} has no torchvision twin")
     kwargs: dict[str, Any] = {"weights": None, "num_classes": num_classes}
@@ -425,21 +530,318 @@ def _train_loss(out: Any) -> Tensor:
     return out.float().sum()
 
 
-def _point_fields(
-    settings: BenchSettings, name: str, mode: str, bs: int, image_size: str
-) -> dict[str, Any]:
-    """The columns that say which point a row is, whatever its outcome."""
+def _no_grad_call(model: nn.Module, x: Tensor) -> Any:
+    with torch.inference_mode():
+        return model(x)
+
+
+def _timing(settings: BenchSettings, warmup: int | None = None) -> dict[str, Any]:
     return {
-        "network": name,
-        "runtime": settings.runtime,
-        "mode": mode,
-        "batch_size": bs,
-        "precision": settings.precision,
-        "device": str(torch.device(settings.device)),
-        "channels_last": settings.channels_last,
-        "optimized": settings.optimize,
-        "image_size": image_size,
+        "warmup": settings.warmup if warmup is None else warmup,
+        "budget_s": settings.budget_s,
+        "min_reps": settings.min_reps,
+        "max_reps": settings.max_reps,
+        "pause_s": settings.pause_s,
     }
+
+
+def _stats_row(seconds: list[float], bs: int) -> dict[str, Any]:
+    stats = summarize_times(seconds)
+    ratio = stats["p90_ms"] / stats["median_ms"] if stats["median_ms"] > 0 else math.nan
+    return {
+        "latency_ms_median": _round(stats["median_ms"]),
+        "latency_ms_p10": _round(stats["p10_ms"]),
+        "latency_ms_p90": _round(stats["p90_ms"]),
+        "p90_over_median": _round(ratio, 3),
+        "unstable": bool(ratio > UNSTABLE_P90_RATIO),
+        "reps": stats["reps"],
+        "images_per_s": _round(bs / (stats["median_ms"] / 1e3)),
+    }
+
+
+class BenchmarkRunner:
+    """One network in one variant, built once on the device; its input of one batch size."""
+
+    def __init__(
+        self,
+        name: str,
+        variant: Variant,
+        settings: BenchSettings,
+        device: torch.device,
+        input_size: tuple[int, int, int],
+        model: nn.Module | None = None,
+    ) -> None:
+        self.name = name
+        self.variant = variant
+        self.settings = settings
+        self.device = device
+        self.input_size = input_size
+        # ONNX Runtime and OpenVINO take the fp32 network and apply the precision themselves.
+        torch_side = variant.runtime in ("eager", "optimize")
+        self.dtype = PRECISIONS[variant.precision] if torch_side else torch.float32
+        base = model if model is not None else registry.create_model(name)
+        self.model = base.to(device=device, dtype=self.dtype)
+        if settings.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.extra: dict[str, Any] = {}
+
+    def example(self, bs: int) -> Tensor:
+        x = torch.randn(bs, *self.input_size, device=self.device, dtype=self.dtype)
+        if self.settings.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _wrap(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        if self.device.type != "cuda":
+            return fn
+        flags = (self.device, self.variant.precision, self.settings.cudnn_benchmark)
+
+        def call() -> Any:
+            with cuda_math_flags(*flags):
+                return fn()
+
+        return call
+
+
+class InferenceBenchmarkRunner(BenchmarkRunner):
+    """Inference of one variant: ``call(bs)`` gives the timed function; ``run(bs)`` times it
+    alone and returns the row's measured fields."""
+
+    def call(self, bs: int) -> Callable[[], Any]:
+        x = self.example(bs)
+        runtime, precision = self.variant.runtime, self.variant.precision
+        self.model.eval()
+        self.extra = {}
+        if runtime == "eager":
+            model = self.model
+            return self._wrap(lambda: _no_grad_call(model, x))
+        calibration = [
+            torch.randn(bs, *self.input_size) for _ in range(self.settings.calibration_batches)
+        ]
+        threads = self.settings.threads or torch.get_num_threads()
+        # int8 of a randomly initialised network is not held to int8's tolerance: its logits
+        # are near zero, and the rounding of 1/255 of the range is a large share of them. Its
+        # difference is recorded (``chosen``) instead of failing the point.
+        strict = precision != "int8"
+        if runtime == "optimize":
+            fast = optimize(
+                self.model,
+                x,
+                precision=precision,
+                calibration=calibration if precision == "int8" else None,
+                threads=threads,
+                check=strict,
+            )
+        else:
+            fast = build_runtime(
+                runtime, self.model.float(), x.float(), precision, calibration, threads=threads
+            )
+        if not strict or runtime != "optimize":
+            try:
+                check_against_original(fast, self.model.float(), x.float())
+            except RuntimeError:
+                if strict:
+                    raise
+        if precision == "int8":
+            # On random inputs and weights: says the int8 network is not broken, not how well
+            # it keeps a trained network's decisions (see docs/benchmarks.md for real data).
+            self.extra["top1_agreement_vs_fp32"] = _round(
+                top1_agreement(fast, self.model.float(), calibration)[0], 4
+            )
+        self.extra["chosen"] = fast.report.summary()
+        xin = x.float() if runtime != "optimize" else x
+        return self._wrap(lambda: fast(xin))
+
+    def row(self, seconds: list[float], bs: int) -> dict[str, Any]:
+        return {**_stats_row(seconds, bs), **self.extra}
+
+    def run(self, bs: int) -> dict[str, Any]:
+        """Time this variant alone with ``torch.utils.benchmark.Timer`` (it synchronises CUDA,
+        keeps the thread count, sizes its blocks); side-by-side runs use the interleaver."""
+        fn = self.call(bs)
+        for _ in range(self.settings.warmup):
+            fn()
+        timer = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+        with PeakMemory(self.device) as mem:
+            measured = timer.blocked_autorange(min_run_time=self.settings.budget_s)
+        return {**self.row(list(measured.times), bs), "peak_memory_mb": _round(mem.peak_mb)}
+
+
+class TrainBenchmarkRunner(BenchmarkRunner):
+    """A training step (forward, then backward, each between its own marks, as cnn-benchmarks
+    timed them); ``run(bs)`` returns the row's measured fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fwd: list[float] = []
+        self.bwd: list[float] = []
+
+    def call(self, bs: int) -> Callable[[], Any]:
+        x = self.example(bs)
+        timer = _Timer(self.device)
+        model = self.model
+        model.train()
+        self.fwd, self.bwd = [], []
+
+        def step() -> None:
+            model.zero_grad(set_to_none=True)
+            with timer.measure(self.fwd):
+                loss = _train_loss(model(x))
+            with timer.measure(self.bwd):
+                loss.backward()
+
+        return self._wrap(step)
+
+    def warm(self, fn: Callable[[], Any]) -> None:
+        for _ in range(self.settings.warmup):
+            fn()
+        self.fwd.clear()
+        self.bwd.clear()  # the warm-up's timings
+
+    def row(self, seconds: list[float], bs: int) -> dict[str, Any]:
+        total = [f + b for f, b in zip(self.fwd, self.bwd, strict=True)]
+        self.model.eval()
+        return {
+            **_stats_row(total, bs),
+            "forward_ms": _round(statistics.median(self.fwd) * 1e3),
+            "backward_ms": _round(statistics.median(self.bwd) * 1e3),
+        }
+
+    def run(self, bs: int) -> dict[str, Any]:
+        fn = self.call(bs)
+        with PeakMemory(self.device) as mem:
+            self.warm(fn)
+            (seconds,) = time_interleaved([fn], self.device, **_timing(self.settings, 0))
+        return {**self.row(seconds, bs), "peak_memory_mb": _round(mem.peak_mb)}
+
+
+# --------------------------------------------------------------------------------------------
+# Results: a new folder per run, never an earlier file replaced
+# --------------------------------------------------------------------------------------------
+
+
+def new_results_dir(root: str | os.PathLike[str] = "bench-results") -> Path:
+    """``ROOT/bench-N`` with the first free N, created (so two runs never share a folder)."""
+    base = Path(root)
+    base.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = base / f"bench-{n}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+
+
+class ResultsExistError(ConvzooError):
+    """A results folder that already holds results, and no ``append``."""
+
+
+class _ResultsWriter:
+    """Rows to ``results.csv`` and ``results.json`` after every point, atomically."""
+
+    def __init__(
+        self, out: Path, machine: dict[str, Any], settings: BenchSettings, append: bool = False
+    ) -> None:
+        self.out = out
+        self.meta: dict[str, Any] = {"machine": machine, "settings": asdict(settings)}
+        self.rows: list[dict[str, Any]] = []
+        self.earlier: list[dict[str, Any]] = []
+        self.complete = False
+        out.mkdir(parents=True, exist_ok=True)
+        existing = out / "results.json"
+        if existing.exists() or (out / "results.csv").exists():
+            if not append:
+                raise ResultsExistError(
+                    f"{out} already holds bench results; give another --out, leave --out out "
+                    "for a new folder, or --append to add to them"
+                )
+            try:
+                earlier = json.loads(existing.read_text())
+            except (OSError, json.JSONDecodeError) as err:
+                raise ConvzooError(f"{existing}: cannot append to it ({err})") from None
+            self.earlier = list(earlier.get("results", []))
+            self.meta["earlier_runs"] = [
+                *earlier.get("earlier_runs", []),
+                {k: earlier.get(k) for k in ("machine", "settings", "stability")},
+            ]
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.flush()
+
+    def flush(self) -> None:
+        rows = self.earlier + self.rows
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in COLUMNS})
+        write_text(self.out / "results.csv", buf.getvalue())
+        write_json(
+            self.out / "results.json", {**self.meta, "complete": self.complete, "results": rows}
+        )
+
+
+def _round(x: float | None, digits: int = 4) -> float | None:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return None
+    return float(f"{x:.{digits}g}")
+
+
+# --------------------------------------------------------------------------------------------
+# Stability: is the machine quiet enough for these numbers to mean something?
+# --------------------------------------------------------------------------------------------
+
+
+def stability(
+    rows: list[dict[str, Any]], load_start: float | None, load_end: float | None, threads: int
+) -> dict[str, Any]:
+    """How far to trust the run: unstable points, the load against the cores, and advice."""
+    cores = usable_cores()
+    unstable = [r for r in rows if r.get("unstable")]
+    loads = [v for v in (load_start, load_end) if v is not None]
+    # The run's own threads count in the load average once it is under way.
+    others = max(0.0, (load_start or 0.0))
+    busy = bool(loads) and others > BUSY_LOAD_SHARE * cores
+    advice = []
+    if busy:
+        advice.append(
+            f"the machine was busy before the run (load average {others:.1f} on {cores} "
+            f"cores): stop other work and run again, or use --threads 1"
+        )
+    if unstable:
+        worst = max(r["p90_over_median"] for r in unstable)
+        advice.append(
+            f"{len(unstable)} point(s) have p90 above {UNSTABLE_P90_RATIO}x the median (worst "
+            f"{worst:.1f}x): raise --budget, add --pause 0.05, or run on a quiet machine; "
+            "only ratios within one interleaved run can be compared"
+        )
+    if threads > cores:
+        advice.append(f"--threads {threads} is more than the {cores} usable cores")
+    return {
+        "load_average_start": load_start,
+        "load_average_end": load_end,
+        "usable_cores": cores,
+        "threads": threads,
+        "busy": busy,
+        "unstable_points": len(unstable),
+        "stable": not (busy or unstable),
+        "advice": advice,
+    }
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -449,298 +851,258 @@ class _Point:
     mode: str
 
 
-class _ResultsWriter:
-    """Rows to ``results.csv`` and ``results.json`` after every point, atomically."""
-
-    def __init__(self, out: Path, machine: dict[str, Any], settings: BenchSettings) -> None:
-        self.out = out
-        self.meta = {"machine": machine, "settings": asdict(settings)}
-        self.rows: list[dict[str, Any]] = []
-        self.complete = False
-        out.mkdir(parents=True, exist_ok=True)
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        self.flush()
-
-    def _replace(self, name: str, write: Callable[[Any], None]) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.out)
-        try:
-            with os.fdopen(fd, "w", newline="") as f:
-                write(f)
-            os.replace(tmp, self.out / name)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-    def flush(self) -> None:
-        def write_csv(f: Any) -> None:
-            w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-            w.writeheader()
-            for r in self.rows:
-                w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in COLUMNS})
-
-        def write_json(f: Any) -> None:
-            json.dump({**self.meta, "complete": self.complete, "results": self.rows}, f, indent=1)
-
-        self._replace("results.csv", write_csv)
-        self._replace("results.json", write_json)
-
-
-def _round(x: float | None, digits: int = 4) -> float | None:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return None
-    return float(f"{x:.{digits}g}")
+def _point_fields(
+    settings: BenchSettings, name: str, mode: str, bs: int, image_size: str, variant: Variant
+) -> dict[str, Any]:
+    """The columns that say which point a row is, whatever its outcome."""
+    return {
+        "network": name,
+        "runtime": variant.runtime,
+        "mode": mode,
+        "batch_size": bs,
+        "precision": variant.precision,
+        "device": str(resolve_device(settings.device)),
+        "channels_last": settings.channels_last,
+        "optimized": variant.runtime == "optimize",
+        "image_size": image_size,
+    }
 
 
 def run_benchmark(
     settings: BenchSettings,
-    out_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
     *,
     progress: bool = True,
+    append: bool = False,
 ) -> list[dict[str, Any]]:
-    """Time every network at every batch size; write results as they come; return the rows.
+    """Time every network at every batch size in every variant; write results as they come
+    (into ``out_dir``, or a new ``bench-results/bench-N``); return the rows of this run.
 
-    Each row is one (network, mode, batch size) point with status ``ok``, ``oom`` (recorded,
-    the run goes on) or ``error: ...``.
+    Each row is one (network, mode, batch size, runtime, precision) point with status ``ok``,
+    ``oom`` (recorded, the run goes on), ``n/a: ...`` (that variant cannot run here) or
+    ``error: ...``. An ``out_dir`` that already holds results is refused unless ``append``.
     """
     validate(settings)
-    device = torch.device(settings.device)
-    with cuda_math_flags(device, settings.precision, settings.cudnn_benchmark):
-        return _run_points(settings, Path(out_dir), device, progress)
-
-
-def _run_points(
-    settings: BenchSettings, out_dir: Path, device: torch.device, progress: bool
-) -> list[dict[str, Any]]:
-    from tqdm.auto import tqdm
-
-    from convzoo.registry import create_model, model_card
-
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
+    device = resolve_device(settings.device)
+    out = Path(out_dir) if out_dir is not None else new_results_dir()
+    threads_before = torch.get_num_threads()
+    threads_why = None
+    if device.type == "cpu" or settings.threads:
+        threads_why = f"--threads {settings.threads}" if settings.threads else None
+        if threads_why is None:
+            threads_why = explain_default_threads()[1]
+        apply_threads(settings.threads)
     torch.manual_seed(settings.seed)
-    dtype = PRECISIONS[settings.precision]
     machine = machine_info(device)
-    machine["matmul_peak_gflops"] = _round(matmul_peak_gflops(device, dtype), 5)
-    machine["matmul_peak_dtype"] = settings.precision
+    machine["threads_policy"] = threads_why
+    first = settings.precisions[0]
+    machine["matmul_peak_gflops"] = _round(
+        matmul_peak_gflops(device, PRECISIONS[first] if first != "int8" else torch.float32), 5
+    )
+    machine["matmul_peak_dtype"] = first if first != "int8" else "fp32"
     if device.type == "cuda":
-        machine["cuda_math"] = {
-            "cudnn_benchmark": torch.backends.cudnn.benchmark,
-            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
-            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-        }
-    writer = _ResultsWriter(out_dir, machine, settings)
+        with cuda_math_flags(device, first, settings.cudnn_benchmark):
+            machine["cuda_math"] = {
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+                "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            }
+    writer = _ResultsWriter(out, machine, settings, append)
+    load_start = _load()
     writer.flush()
-    modes = ["inference", "train"] if settings.mode == "both" else [settings.mode]
-    points = [_Point(n, b, m) for n in settings.names for m in modes for b in settings.batch_sizes]
-    bar = tqdm(total=len(points), disable=not progress, unit="point", desc="bench")
-    onnx_dir = tempfile.TemporaryDirectory(prefix="convzoo-onnx-")
+    run = _Run(settings, device, writer, progress)
     try:
         for name in settings.names:
-            card = model_card(name)
-            c, h, w = card.input_size
-            if settings.image_size:
-                h = w = settings.image_size
-            size = f"{c}x{h}x{w}"
-            try:
-                params, macs = network_macs(name, (c, h, w))
-                model = create_model(name).to(device=device, dtype=dtype)
-                model._convzoo_onnx_dir = os.path.join(onnx_dir.name, name)
-                os.makedirs(model._convzoo_onnx_dir, exist_ok=True)
-                twin = None
-                if settings.against == "torchvision" and card.torchvision_twin:
-                    aux = bool(getattr(model, "aux_logits", False))
-                    twin = torchvision_twin(name, aux_logits=aux).to(device=device, dtype=dtype)
-                if settings.channels_last:
-                    model = model.to(memory_format=torch.channels_last)
-                    if twin is not None:
-                        twin = twin.to(memory_format=torch.channels_last)
-            except ConvzooError:
-                raise
-            except Exception as err:
-                # One network that cannot be built or moved must not cost the others' results.
-                status = "oom" if is_oom(err) else f"error: {type(err).__name__}: {str(err)[:200]}"
-                for mode in modes:
-                    for bs in settings.batch_sizes:
-                        where = _point_fields(settings, name, mode, bs, size)
-                        writer.add({**where, "status": status})
-                        bar.update(1)
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                continue
-            for mode in modes:
-                for bs in settings.batch_sizes:
-                    bar.set_postfix_str(f"{name} {mode} bs={bs}")
-                    base = {
-                        **_point_fields(settings, name, mode, bs, size),
-                        "params": params,
-                        "gmacs_per_image": _round(macs / 1e9, 5),
-                    }
-                    try:
-                        row = _measure_point(
-                            settings, model, twin, mode, bs, (c, h, w), device, dtype
-                        )
-                        row["status"] = "ok"
-                    except KeyboardInterrupt:
-                        raise
-                    except Exception as err:
-                        if not is_oom(err):
-                            if isinstance(err, ConvzooError):
-                                raise
-                            row = {"status": f"error: {type(err).__name__}: {str(err)[:200]}"}
-                        else:
-                            row = {"status": "oom"}
-                        if device.type == "cuda":
-                            torch.cuda.empty_cache()
-                    row = {**base, **row}
-                    if row["status"] == "ok":
-                        # Training costs ~3x the forward multiply-adds (forward, and the
-                        # gradients w.r.t. inputs and weights in backward).
-                        work = 2 * macs * bs * (3 if mode == "train" else 1)
-                        gflops = work / (row["latency_ms_median"] / 1e3) / 1e9
-                        row["achieved_gflops"] = _round(gflops)
-                        peak = machine["matmul_peak_gflops"]
-                        row["share_of_matmul_peak"] = _round(gflops / peak) if peak else None
-                    writer.add(row)
-                    bar.update(1)
-            del model, twin
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+            run.network(name)
         writer.complete = True
-        writer.flush()
     except KeyboardInterrupt:
         writer.meta["interrupted"] = True
-        writer.flush()
         raise
     finally:
-        bar.close()
-        onnx_dir.cleanup()
+        writer.meta["stability"] = stability(
+            writer.rows, load_start, _load(), torch.get_num_threads()
+        )
+        writer.flush()
+        run.close()
+        torch.set_num_threads(threads_before)
     return writer.rows
+
+
+class _Run:
+    """The loop over networks, modes and batch sizes of one benchmark run."""
+
+    def __init__(
+        self, settings: BenchSettings, device: torch.device, writer: _ResultsWriter, progress: bool
+    ) -> None:
+        from tqdm.auto import tqdm
+
+        self.settings = settings
+        self.device = device
+        self.writer = writer
+        self.modes = _modes(settings)
+        self.variants = variants(settings)
+        total = len(settings.names) * len(self.modes) * len(settings.batch_sizes)
+        self.bar = tqdm(total=total, disable=not progress, unit="point", desc="bench")
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def _size(self, name: str) -> tuple[tuple[int, int, int], str]:
+        c, h, w = registry.model_card(name).input_size
+        if self.settings.image_size:
+            h = w = self.settings.image_size
+        return (c, h, w), f"{c}x{h}x{w}"
+
+    def _error_rows(self, name: str, size: str, status: str) -> None:
+        for mode in self.modes:
+            for bs in self.settings.batch_sizes:
+                for v in self.variants:
+                    where = _point_fields(self.settings, name, mode, bs, size, v)
+                    self.writer.add({**where, "status": status})
+                self.bar.update(1)
+
+    def network(self, name: str) -> None:
+        (c, h, w), size = self._size(name)
+        try:
+            params, macs = network_macs(name, (c, h, w))
+            base = registry.create_model(name)
+            twin = None
+            if (
+                self.settings.against == "torchvision"
+                and registry.model_card(name).torchvision_twin
+            ):
+                aux = bool(getattr(base, "aux_logits", False))
+                twin = torchvision_twin(name, aux_logits=aux)
+        except ConvzooError:
+            raise
+        except Exception as err:
+            # One network that cannot be built or moved must not cost the others' results.
+            self._error_rows(name, size, _status_of(err))
+            self._empty_cache()
+            return
+        for mode in self.modes:
+            for bs in self.settings.batch_sizes:
+                self.bar.set_postfix_str(f"{name} {mode} bs={bs}")
+                costs = {"params": params, "gmacs_per_image": _round(macs / 1e9, 5)}
+                self._point(name, base, twin, mode, bs, (c, h, w), size, costs, macs)
+                self.bar.update(1)
+        self._empty_cache()
+
+    def _empty_cache(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _point(
+        self,
+        name: str,
+        base: nn.Module,
+        twin: nn.Module | None,
+        mode: str,
+        bs: int,
+        input_size: tuple[int, int, int],
+        size: str,
+        costs: dict[str, Any],
+        macs: int,
+    ) -> None:
+        runnable = [v for v in self.variants if not unsupported(v, self.device, mode)]
+        for v in self.variants:
+            why = unsupported(v, self.device, mode)
+            if why:
+                where = _point_fields(self.settings, name, mode, bs, size, v)
+                self.writer.add({**where, **costs, "status": f"n/a: {why}"})
+        if not runnable:
+            return
+        try:
+            rows = _measure_point(
+                self.settings, (name, base, runnable), twin, mode, bs, input_size, self.device
+            )
+        except KeyboardInterrupt:
+            raise
+        except ConvzooError:
+            raise
+        except Exception as err:
+            rows = [{"status": _status_of(err)} for _ in runnable]
+            self._empty_cache()
+        peak = self.writer.meta["machine"]["matmul_peak_gflops"]
+        for v, row in zip(runnable, rows, strict=True):
+            row = {**_point_fields(self.settings, name, mode, bs, size, v), **costs, **row}
+            row.setdefault("status", "ok")
+            if row["status"] == "ok":
+                # Training costs ~3x the forward multiply-adds (forward, and the gradients
+                # w.r.t. inputs and weights in backward).
+                work = 2 * macs * bs * (3 if mode == "train" else 1)
+                gflops = work / (row["latency_ms_median"] / 1e3) / 1e9
+                row["achieved_gflops"] = _round(gflops)
+                row["share_of_matmul_peak"] = _round(gflops / peak) if peak else None
+            self.writer.add(row)
+
+
+def _status_of(err: BaseException) -> str:
+    return "oom" if is_oom(err) else f"error: {type(err).__name__}: {str(err)[:200]}"
+
+
+def _model_for(base: nn.Module, variant: Variant, settings: BenchSettings) -> nn.Module:
+    torch_side = variant.runtime in ("eager", "optimize")
+    changes = settings.channels_last or (
+        torch_side and PRECISIONS[variant.precision] != torch.float32
+    )
+    return copy.deepcopy(base) if changes else base
 
 
 def _measure_point(
     settings: BenchSettings,
-    model: nn.Module,
+    network: tuple[str, nn.Module, list[Variant]],
     twin: nn.Module | None,
     mode: str,
     bs: int,
     input_size: tuple[int, int, int],
     device: torch.device,
-    dtype: torch.dtype,
-) -> dict[str, Any]:
-    x = torch.randn(bs, *input_size, device=device, dtype=dtype)
-    if settings.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    timing = {
-        "warmup": settings.warmup,
-        "budget_s": settings.budget_s,
-        "min_reps": settings.min_reps,
-        "max_reps": settings.max_reps,
-    }
-    row: dict[str, Any] = {}
-    if mode == "inference":
-        fns = [_inference_fn(settings, model, x, device)]
-        if twin is not None:
-            twin.eval()
-            fns.append(lambda: _no_grad_call(twin, x))
-        with PeakMemory(device) as mem:
-            times = time_interleaved(fns, device, **timing)
-        stats = summarize_times(times[0])
-        if twin is not None:
-            tv = statistics.median(times[1]) * 1e3
-            row["torchvision_latency_ms_median"] = _round(tv)
+) -> list[dict[str, Any]]:
+    """Every variant of one network at one batch size, timed interleaved: one row each."""
+    name, base, todo = network
+    kind = InferenceBenchmarkRunner if mode == "inference" else TrainBenchmarkRunner
+    # A copy only for a variant that changes the network (dtype, memory format): VGG-16 in
+    # nine variants would otherwise hold nine 550 MB copies.
+    runners = [
+        kind(name, v, settings, device, input_size, _model_for(base, v, settings)) for v in todo
+    ]
+    failed: dict[int, str] = {}
+    fns = []
+    for i, runner in enumerate(runners):
+        try:
+            fns.append(runner.call(bs))
+        except (KeyboardInterrupt, ConvzooError):
+            raise
+        except Exception as err:  # one variant that cannot be built must not cost the others
+            failed[i] = _status_of(err)
+    built = [r for i, r in enumerate(runners) if i not in failed]
+    if not built:
+        return [{"status": failed[i]} for i in range(len(runners))]
+    twin_runner = None
+    if twin is not None:
+        twin_runner = kind(name, todo[0], settings, device, input_size, twin)
+        fns.append(twin_runner.call(bs))
+    everyone: list[Any] = [*built, *([twin_runner] if twin_runner else [])]
+    with PeakMemory(device) as mem:
+        if mode == "train":
+            # Warm each step outside the interleaver, so that its fwd/bwd lists hold only
+            # timed steps.
+            for runner, fn in zip(everyone, fns, strict=True):
+                runner.warm(fn)
+            times = time_interleaved(fns, device, **_timing(settings, 0))
+        else:
+            times = time_interleaved(fns, device, **_timing(settings))
+    measured = iter(r.row(t, bs) for r, t in zip(built, times, strict=False))
+    rows: list[dict[str, Any]] = [
+        {"status": failed[i]} if i in failed else next(measured) for i in range(len(runners))
+    ]
+    for row in rows:
+        if "status" not in row:
+            row["peak_memory_mb"] = _round(mem.peak_mb)
+    if twin_runner is not None:
+        tv = twin_runner.row(times[-1], bs)["latency_ms_median"]
+        for row in (r for r in rows if "status" not in r):
+            row["torchvision_latency_ms_median"] = tv
             # > 1: convzoo is faster; 0.95-1.05 is "the same speed" on a shared machine.
-            row["speed_vs_torchvision"] = _round(tv / stats["median_ms"])
-    else:
-        model.train()
-        fwd: list[float] = []
-        bwd: list[float] = []
-        timer = _Timer(device)
-        tv_fwd: list[float] = []
-        tv_bwd: list[float] = []
-
-        # Both sides are timed alike: forward and backward each between their own marks (as
-        # cnn-benchmarks did), so both pay the same synchronisation between the two. The twin
-        # was once timed as one region, which lets a GPU run its backward's first kernels while
-        # the CPU is still queueing them; on an H200 that run gave ResNet-152 a ratio of 0.83
-        # and AlexNet 0.88 (docs/benchmarks-gpu.md).
-        def timed_step(net: nn.Module, f: list[float], b: list[float]) -> None:
-            net.zero_grad(set_to_none=True)
-            with timer.measure(f):
-                loss = _train_loss(net(x))
-            with timer.measure(b):
-                loss.backward()
-
-        def step() -> None:
-            timed_step(model, fwd, bwd)
-
-        def twin_step() -> None:
-            timed_step(twin, tv_fwd, tv_bwd)
-
-        fns: list[Callable[[], Any]] = [step]
-        if twin is not None:
-            twin.train()
-            fns.append(twin_step)
-        with PeakMemory(device) as mem:
-            for fn in fns:
-                for _ in range(settings.warmup):
-                    fn()
-            for times in (fwd, bwd, tv_fwd, tv_bwd):
-                times.clear()  # the warm-up's timings
-            time_interleaved(fns, device, **{**timing, "warmup": 0})
-        model.eval()
-        total = [f + b for f, b in zip(fwd, bwd, strict=True)]
-        stats = summarize_times(total)
-        row["forward_ms"] = _round(statistics.median(fwd) * 1e3)
-        row["backward_ms"] = _round(statistics.median(bwd) * 1e3)
-        if twin is not None:
-            twin.eval()
-            tv = statistics.median([f + b for f, b in zip(tv_fwd, tv_bwd, strict=True)]) * 1e3
-            row["torchvision_latency_ms_median"] = _round(tv)
-            row["speed_vs_torchvision"] = _round(tv / stats["median_ms"])
-    row.update(
-        {
-            "latency_ms_median": _round(stats["median_ms"]),
-            "latency_ms_p10": _round(stats["p10_ms"]),
-            "latency_ms_p90": _round(stats["p90_ms"]),
-            "reps": stats["reps"],
-            "images_per_s": _round(bs / (stats["median_ms"] / 1e3)),
-            "peak_memory_mb": _round(mem.peak_mb),
-        }
-    )
-    return row
-
-
-def _no_grad_call(model: nn.Module, x: Tensor) -> Any:
-    with torch.inference_mode():
-        return model(x)
-
-
-def _inference_fn(
-    settings: BenchSettings, model: nn.Module, x: Tensor, device: torch.device
-) -> Callable[[], Any]:
-    model.eval()
-    if settings.runtime == "onnxruntime":
-        return _onnxruntime_fn(settings, model, x, device)
-    if settings.optimize:
-        from convzoo.export import optimize
-
-        fast = optimize(model, x)
-        return lambda: fast(x)
-    return lambda: _no_grad_call(model, x)
-
-
-def _onnxruntime_fn(
-    settings: BenchSettings, model: nn.Module, x: Tensor, device: torch.device
-) -> Callable[[], Any]:
-    from convzoo.export import export_onnx, onnx_session
-
-    # One export per network (dynamic batch), reused by every batch size; the folder is the
-    # run's temporary one, removed at the end.
-    path = Path(model._convzoo_onnx_dir) / "model.onnx"
-    if not path.exists():
-        export_onnx(model, path, x[:1].float().contiguous(), dynamic_batch=True, verify=False)
-    session = onnx_session(path, threads=settings.threads or torch.get_num_threads())
-    feed = {session.get_inputs()[0].name: x.float().contiguous().cpu().numpy()}
-    return lambda: session.run(None, feed)
+            row["speed_vs_torchvision"] = _round(tv / row["latency_ms_median"])
+    return rows

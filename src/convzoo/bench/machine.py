@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from convzoo.version import __version__
+
 
 def cpu_model() -> str:
     """The CPU's marketing name (``/proc/cpuinfo`` on Linux, ``platform`` elsewhere)."""
@@ -35,9 +37,25 @@ def _version(module: str) -> str | None:
 def _convzoo_version() -> str:
     # Run from a source tree (PYTHONPATH=src, as on the lent GPU machine) there is no
     # installed distribution to ask.
-    import convzoo
+    return f"{__version__} (source tree)"
 
-    return f"{convzoo.__version__} (source tree)"
+
+# The CPU features that decide which kernels the runtimes can use: AVX-512, its bf16 and VNNI
+# (int8 dot products) extensions, and Intel's AMX tiles (bf16/int8 matrix units).
+_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
+
+
+def cpu_features() -> list[str]:
+    """Which of the math features above ``/proc/cpuinfo`` lists (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [flag for flag in _CPU_FLAGS if flag in have]
+    except OSError:
+        pass
+    return []
 
 
 def machine_info(device: str | torch.device = "cpu") -> dict[str, Any]:
@@ -50,6 +68,7 @@ def machine_info(device: str | torch.device = "cpu") -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu": cpu_model(),
+        "cpu_features": cpu_features(),
         "physical_cores": psutil.cpu_count(logical=False),
         "logical_cores": psutil.cpu_count(logical=True),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
@@ -64,6 +83,9 @@ def machine_info(device: str | torch.device = "cpu") -> dict[str, Any]:
             "torchvision": _version("torchvision"),
             "onnxruntime": _version("onnxruntime"),
             "onnx": _version("onnx"),
+            "openvino": _version("openvino"),
+            "nncf": _version("nncf"),
+            "torchao": _version("torchao"),
             "convzoo": _version("convzoo") or _convzoo_version(),
             "numpy": _version("numpy"),
         },
@@ -103,6 +125,8 @@ def matmul_peak_gflops(
         n = 4096 if device.type == "cuda" else 1024
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
+    # The best single run, not torch.utils.benchmark's block means: a peak is the fastest the
+    # hardware went, and on a shared machine a block mean carries the other work's slices.
     best = float("inf")
     with torch.no_grad():
         torch.mm(a, b)

@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--fast", action="store_true", help="the fastest runtime measured here")
     p.set_defaults(func=run)
 
 
@@ -29,6 +30,14 @@ def run(args: argparse.Namespace) -> int:
     predictor = load_predictor(
         args.source, weights=args.weights, model_name=args.model, device=args.device
     )
+    if args.fast:
+        import torch  # for the example input only
+
+        from convzoo.optimize import fast_copy
+
+        size = (1, predictor.in_chans, predictor.crop_size, predictor.crop_size)
+        predictor.model = fast_copy(predictor.model, torch.randn(size))
+        print(f"fast: {predictor.model.report.summary()}", file=sys.stderr)
     results = predict(predictor, args.images, topk=args.topk)
     if args.json:
         print(
