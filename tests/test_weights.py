@@ -22,7 +22,7 @@ import convzoo
 from convzoo import create_model
 from convzoo.cli import main
 from convzoo.errors import ConvzooError
-from convzoo.hub import cached_download, hash_matches, sha256_of, weights_dir
+from convzoo.hub import cached_download, hash_matches, sha256_of, url_cache_path, weights_dir
 from convzoo.weights import (
     WeightsWarning,
     get_weight_entry,
@@ -91,7 +91,7 @@ def test_truncated_download_refused(tmp_path):
 def test_truncated_file_in_cache_not_used(tmp_path):
     """A cached file damaged after download is re-hashed, refused, and a download replaces it."""
     path, digest = _lenet_file(tmp_path)
-    dest = weights_dir() / "lenet.pth"
+    dest = url_cache_path(path.as_uri())  # the name computed from the URL
     dest.parent.mkdir(parents=True)
     dest.write_bytes(path.read_bytes()[:100])
     got = cached_download(path.as_uri(), digest, progress=False)
