@@ -156,6 +156,15 @@ def model_card(name: str) -> ModelCard:
     return _entry(name).card
 
 
+def card_of(model: nn.Module) -> ModelCard:
+    """The card :func:`create_model` attached to a built network (typed for mypy, which sees
+    ``nn.Module`` attributes as tensors or modules)."""
+    card = model.__dict__.get("card")
+    if not isinstance(card, ModelCard):
+        raise ConvzooError(f"{type(model).__name__} was not built by create_model (no card)")
+    return card
+
+
 def create_model(
     name: str,
     *,

@@ -95,6 +95,8 @@ class WeightEntry:
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # attributes set when loaded
     requires: dict[str, Any] = field(default_factory=dict)  # attributes the network must have
     notes: str = ""
+    # "dark": trained on light strokes on a dark background (predict inverts dark-on-light).
+    background: str = ""
 
     @property
     def file_name(self) -> str:
@@ -140,7 +142,14 @@ class WeightEntry:
             "categories": list(self.categories),
             "transforms": dict(self.transforms),
             "metrics": self.metrics,
+            "background": self.background,
         }
+
+
+@lru_cache(maxsize=1)
+def imagenet_categories() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names, in torchvision's order (its weights' metadata)."""
+    return tuple(get_model_weights("resnet18")["IMAGENET1K_V1"].meta["categories"])
 
 
 def _torchvision_entries(model: str, twin: str) -> list[WeightEntry]:
