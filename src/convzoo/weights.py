@@ -563,7 +563,18 @@ def load_weights(
     path, entry = resolve_weights(source, model_name, progress=progress)
     if entry is not None:
         _check_requires(model, entry, model_name)
-    state, meta = read_checkpoint(path)
+    try:
+        state, meta = read_checkpoint(path)
+    except ConvzooError as err:
+        s = os.fspath(source)
+        if entry is None and _is_url(s) and path == url_cache_path(s):
+            # A user's URL without a hash could not be verified when it came: a transfer cut
+            # short is only found now. It is not kept, or every later try would fail the same.
+            path.unlink(missing_ok=True)
+            raise ConvzooError(
+                f"{err} (the download was removed from the cache: try again)"
+            ) from None
+        raise
     label = f"{model_name} weights {entry.name!r} ({path})" if entry else str(path)
     report = load_state_dict_into(model, state, label, model_name)
     if entry is not None:
