@@ -52,8 +52,9 @@ META = "meta.json"
 STATE = "state.pt"
 FAMILIES = ("best", "last")
 
-# Called with the name of each step of a save (tests stop the process there and kill it).
-_step_hook: Callable[[str], None] | None = None
+# Called with the name of each step of a save and the checkpoint's path (tests stop the process
+# there and kill it).
+_step_hook: Callable[[str, Path], None] | None = None
 # False forces the two-rename swap (what file systems without RENAME_EXCHANGE get); for tests.
 USE_EXCHANGE = True
 
@@ -62,9 +63,9 @@ class CheckpointError(ConvzooError):
     """A checkpoint that is missing, incomplete or unreadable; the message names the file."""
 
 
-def _step(name: str) -> None:
+def _step(name: str, path: Path) -> None:
     if _step_hook is not None:
-        _step_hook(name)
+        _step_hook(name, path)
 
 
 def versions() -> dict[str, str]:
@@ -174,18 +175,18 @@ def _exchange(a: Path, b: Path) -> bool:
 def _swap_in(tmp: Path, path: Path, *, exchange: bool = True) -> None:
     old = path.with_name(f".{path.name}.old")
     if path.exists() and exchange and _exchange(tmp, path):
-        _step("exchanged")
+        _step("exchanged", path)
         shutil.rmtree(tmp)  # now the old checkpoint
         return
     if path.exists():
         if old.exists():
             shutil.rmtree(old)
         os.replace(path, old)
-        _step("moved-old")
+        _step("moved-old", path)
     elif old.exists():
-        _step("old-only")  # an earlier swap died here: .old stays the newest until we land
+        _step("old-only", path)  # an earlier swap died here: .old stays the newest until we land
     os.replace(tmp, path)
-    _step("renamed-new")
+    _step("renamed-new", path)
     if old.exists():
         shutil.rmtree(old)
 
@@ -212,20 +213,20 @@ def save_checkpoint(
         tensors = {k: v.detach().cpu().contiguous().clone() for k, v in source.items()}
         write_bytes(tmp / WEIGHTS, safetensors.torch.save(tensors, metadata={"format": "pt"}))
         del tensors
-        _step("weights")
+        _step("weights", path)
         if state is not None:
             with atomic_write(tmp / STATE, "wb") as f:
                 torch.save(state, f)
-            _step("state")
+            _step("state", path)
         write_json(tmp / META, meta)  # last: a folder with meta.json is complete
-        _step("meta")
+        _step("meta", path)
         fsync_dir(tmp)
         _swap_in(tmp, path, exchange=USE_EXCHANGE)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     fsync_dir(path.parent)
-    _step("done")
+    _step("done", path)
     return path
 
 
