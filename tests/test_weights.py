@@ -392,3 +392,22 @@ def test_resnet_v1_refuses_v15_weights():
     assert e.requires == {"variant": "v1.5"}
     with pytest.raises(ConvzooError, match="variant='v1.5'"), torch.device("meta"):
         create_model("resnet50", variant="v1", weights="imagenet")
+
+
+@pytest.mark.parametrize("bad", [None, 3, ["resnet18"]])
+def test_create_model_with_no_name_is_a_clear_error(bad):
+    """Issue 10 section 10: not a TypeError from difflib."""
+    with pytest.raises(ConvzooError, match="model name must be a string"):
+        create_model(bad)
+
+
+def test_downloaded_file_has_the_umask_mode(tmp_path):
+    path, digest = _lenet_file(tmp_path)
+    old = os.umask(0o022)
+    try:
+        got = cached_download(path.as_uri(), digest, progress=False)
+        saved = save_state_dict(read_state_dict(path), tmp_path / "out" / "w.safetensors")
+    finally:
+        os.umask(old)
+    assert got.stat().st_mode & 0o777 == 0o644
+    assert saved.stat().st_mode & 0o777 == 0o644
