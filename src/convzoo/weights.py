@@ -417,7 +417,7 @@ class LoadReport:
         return "; ".join(parts)
 
 
-def _classifier_modules(model: nn.Module) -> set[str]:
+def classifier_modules(model: nn.Module) -> set[str]:
     """Names of the final classifiers: the card's, and the last layers of GoogLeNet's auxiliary
     heads (``aux1``/``aux2``, a Linear with ``num_classes`` outputs)."""
     n = getattr(model, "num_classes", None)
@@ -427,6 +427,10 @@ def _classifier_modules(model: nn.Module) -> set[str]:
             names.add(name)
     names.discard("")
     return names
+
+
+# The name fine-tuning imported before it was public.
+_classifier_modules = classifier_modules
 
 
 def load_state_dict_into(
@@ -447,7 +451,7 @@ def load_state_dict_into(
     classifier of another size too.
     """
     own = model.state_dict()
-    heads = _classifier_modules(model)
+    heads = classifier_modules(model)
     head_keys = {k for k in own if k.rsplit(".", 1)[0] in heads}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
