@@ -12,3 +12,60 @@ torch.set_num_threads(max(1, (os.cpu_count() or 1) // _workers))
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+class HostileServer:
+    """An HTTP server on 127.0.0.1 that records every request and serves what a test sets:
+    ``routes[path] = bytes`` (the raw request path, percent-encoding kept), else ``default``.
+    ``stall_after`` bytes: the body is cut there and the connection held until ``release``."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[str] = []
+        self.routes: dict[str, bytes] = {}
+        self.default = b"not weights"
+        self.stall_after: int | None = None
+        self.release = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                body = server.routes.get(self.path, server.default)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.stall_after is None:
+                    self.wfile.write(body)
+                    return
+                self.wfile.write(body[: server.stall_after])
+                self.wfile.flush()
+                server.release.wait(60)
+
+            do_HEAD = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def hostile_server():
+    """A local HTTP server that records requests (see :class:`HostileServer`)."""
+    server = HostileServer()
+    yield server
+    server.close()

@@ -113,13 +113,20 @@ def test_cli_json_and_text(ckpt, images, capsys):
     assert "gray.png" in text and any(c in text for c in CLASSES)
 
 
-def test_unreadable_image_stops_before_any_output(ckpt, images, capsys):
+def test_unreadable_image_reported_others_predicted(ckpt, images, capsys):
+    """Issue 10 section 3: on a folder, a bad file is reported in one line (path and reason),
+    the others are predicted, and the exit status says something was skipped. (Before, one bad
+    file stopped the run before any output.) The library's predict() still raises."""
     path, _ = ckpt
     (images / "broken.jpg").write_bytes(b"not an image at all")
     assert main(["predict", str(path), str(images)]) == 2
     cap = capsys.readouterr()
-    assert cap.out == ""  # nothing printed half-way
-    assert cap.err.count("\n") == 1 and "broken.jpg: cannot be read as an image" in cap.err
+    for name in ("gray.png", "rgb.png", "rgba.png", "tiny.jpg"):
+        assert name in cap.out
+    assert "broken.jpg" not in cap.out
+    skipped = [line for line in cap.err.splitlines() if "broken.jpg" in line]
+    assert len(skipped) == 1 and "broken.jpg: cannot be read as an image" in skipped[0]
+    assert "Traceback" not in cap.err
     with pytest.raises(ConvzooError, match="cannot be read"):
         predict(load_predictor(path), [images / "broken.jpg"])
 
@@ -169,3 +176,165 @@ def test_imagenet_weights_give_imagenet_names(tmp_path, images, monkeypatch):
     assert r["top"][0]["index"] == int(ref.argmax())
     assert r["top"][0]["class"] == e.categories[int(ref.argmax())]
     assert r["top"][0]["prob"] == pytest.approx(float(ref.max()), abs=1e-4)
+
+
+# ------------------------------------------------------------------------------ faults (issue 10)
+
+
+def _png_with_size(path, width, height):
+    """A real 1x1 PNG whose header then claims ``width`` x ``height`` (CRC fixed), as a
+    decompression bomb's header does; Pillow checks the size when it opens the file."""
+    import struct
+    import zlib
+
+    Image.new("L", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr : ihdr + 17])) & 0xFFFFFFFF
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", crc)
+    path.write_bytes(bytes(data))
+
+
+def _bad_files(d):
+    """Files that fail to decode in different ways, each a real fault."""
+    good = Image.fromarray((torch.rand(64, 64, 3) * 255).to(torch.uint8).numpy(), "RGB")
+    good.save(d / "whole.png")
+    png = (d / "whole.png").read_bytes()
+    (d / "cut.png").write_bytes(png[: len(png) // 2])  # truncated inside the image data
+    flipped = bytearray(png)
+    start = png.index(b"IDAT") + 8
+    for i in range(start, min(start + 64, len(png) - 16)):
+        flipped[i] ^= 0xFF  # corrupt compressed data
+    (d / "corrupt.png").write_bytes(bytes(flipped))
+    good.save(d / "whole.jpg", quality=90)
+    jpg = (d / "whole.jpg").read_bytes()
+    (d / "cut.jpg").write_bytes(jpg[: len(jpg) // 3])
+    (d / "empty.png").write_bytes(b"")
+    (d / "text.jpg").write_text("hello")
+    return {"cut.png", "corrupt.png", "cut.jpg", "empty.png", "text.jpg"}
+
+
+def test_every_kind_of_bad_file_reported_once_the_others_predicted(ckpt, tmp_path, capsys):
+    path, _ = ckpt
+    d = tmp_path / "mixed"
+    d.mkdir()
+    bad = _bad_files(d)
+    assert main(["predict", str(path), str(d)]) == 2
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.err
+    for name in bad:
+        lines = [line for line in cap.err.splitlines() if f"/{name}:" in line]
+        assert len(lines) == 1, (name, cap.err)
+        assert name not in cap.out
+    assert "whole.png" in cap.out and "whole.jpg" in cap.out
+    assert f"{len(bad)} image(s) could not be read" in cap.err
+    results = predict(load_predictor(path), [d], errors="report")
+    assert {r["image"].rsplit("/", 1)[-1] for r in results if "error" in r} == bad
+    assert all("top" in r for r in results if "error" not in r)
+
+
+@pytest.mark.parametrize("side", [10_000, 40_000])  # over Pillow's warning and its error limit
+def test_decompression_bomb_is_one_line(ckpt, tmp_path, capsys, side):
+    path, _ = ckpt
+    bomb = tmp_path / "bomb.png"
+    _png_with_size(bomb, side, side)
+    assert side * side > Image.MAX_IMAGE_PIXELS
+    assert main(["predict", str(path), str(bomb)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "decompression bomb" in err
+    assert len([line for line in err.splitlines() if "bomb.png" in line]) == 1
+
+
+def test_streams_one_batch_at_a_time(ckpt, tmp_path, monkeypatch):
+    """Memory flat in the number of images: before the first result is yielded, only the first
+    batch has been opened (the old code decoded every image first)."""
+    import convzoo.predict as P
+
+    path, _ = ckpt
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(40):
+        Image.new("L", (32, 32), color=i).save(d / f"{i:02d}.png")
+    opened = []
+    real_open = P._open_image
+    monkeypatch.setattr(P, "_open_image", lambda p: (opened.append(p), real_open(p))[1])
+    stream = P.iter_predictions(load_predictor(path), [d], batch_size=4)
+    first = next(stream)
+    assert first["image"].endswith("00.png") and len(opened) == 4
+    assert len(list(stream)) == 39 and len(opened) == 40
+
+
+def _digit_images(tmp_path, invert):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    folder = tmp_path / ("black-on-white" if invert else "white-on-black")
+    folder.mkdir()
+    labels = {}
+    for i in range(20):
+        arr = (d.images[i] * 255 / 16).round().astype("uint8")
+        if invert:
+            arr = 255 - arr  # black strokes on white paper
+        img = Image.fromarray(arr, "L").resize((64, 64), Image.BILINEAR)
+        name = f"{i:02d}.png"
+        img.save(folder / name)
+        labels[name] = str(d.target[i])
+    return folder, labels
+
+
+def _accuracy(results, labels):
+    return sum(r["top"][0]["class"] == labels[r["image"].rsplit("/", 1)[-1]] for r in results)
+
+
+def test_black_on_white_digit_is_inverted_for_the_digits_lenet(tmp_path):
+    """Issue 14 section 4: the digits LeNet-5 was trained on white ink on black. A digit drawn
+    black on white is inverted (with a note) and read right; kept as is it is misread."""
+    pred = load_predictor("lenet5")  # the shipped digits weights
+    assert pred.dark_background
+    dark, labels = _digit_images(tmp_path, invert=False)
+    light, _ = _digit_images(tmp_path, invert=True)
+    as_drawn = predict(pred, [dark], topk=1)
+    assert _accuracy(as_drawn, labels) >= 18
+    assert not any("inverted" in " ".join(r["notes"]) for r in as_drawn)
+    inverted = predict(pred, [light], topk=1)
+    assert all("inverted" in " ".join(r["notes"]) for r in inverted)
+    assert _accuracy(inverted, labels) >= 18
+    kept = predict(pred, [light], topk=1, invert=False)
+    assert _accuracy(kept, labels) <= 10  # what the issue saw: mostly one wrong class
+
+
+def test_photo_network_never_inverts(ckpt, tmp_path):
+    """Only networks trained on dark backgrounds invert: a light image fed to a checkpoint of
+    other data is kept as it is."""
+    path, _ = ckpt
+    light, _ = _digit_images(tmp_path, invert=True)
+    pred = load_predictor(path)
+    assert not pred.dark_background
+    assert not any("inverted" in " ".join(r["notes"]) for r in predict(pred, [light]))
+
+
+def test_thousand_class_file_without_names_prints_imagenet_names(tmp_path, images, capsys):
+    """Issue 14 section 4: 1000-class weights print ImageNet class names, not indices, even from
+    a plain state dict that names no classes; the names are torchvision's."""
+    import torchvision
+
+    f = tmp_path / "r18.pth"
+    tv = torchvision.models.resnet18().eval()
+    torch.save(tv.state_dict(), f)
+    assert main(["predict", str(f), "--model", "resnet18", str(images / "rgb.png"), "--json"]) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    names = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+    for t in out["results"][0]["top"]:
+        assert t["class"] == names[t["index"]]
+    assert "ImageNet-1k" in cap.err
+
+
+def test_bad_device_is_one_line(ckpt, images, capsys):
+    path, _ = ckpt
+    assert main(["predict", str(path), str(images), "--device", "bogus"]) == 2
+    assert "is not a device" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["predict", str(path), str(images), "--device", "cuda"]) == 2
+        assert "no GPU" in capsys.readouterr().err

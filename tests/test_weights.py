@@ -22,7 +22,7 @@ import convzoo
 from convzoo import create_model
 from convzoo.cli import main
 from convzoo.errors import ConvzooError
-from convzoo.hub import cached_download, hash_matches, sha256_of, weights_dir
+from convzoo.hub import cached_download, hash_matches, sha256_of, url_cache_path, weights_dir
 from convzoo.weights import (
     WeightsWarning,
     get_weight_entry,
@@ -91,7 +91,7 @@ def test_truncated_download_refused(tmp_path):
 def test_truncated_file_in_cache_not_used(tmp_path):
     """A cached file damaged after download is re-hashed, refused, and a download replaces it."""
     path, digest = _lenet_file(tmp_path)
-    dest = weights_dir() / "lenet.pth"
+    dest = url_cache_path(path.as_uri())  # the name computed from the URL
     dest.parent.mkdir(parents=True)
     dest.write_bytes(path.read_bytes()[:100])
     got = cached_download(path.as_uri(), digest, progress=False)
@@ -392,3 +392,22 @@ def test_resnet_v1_refuses_v15_weights():
     assert e.requires == {"variant": "v1.5"}
     with pytest.raises(ConvzooError, match="variant='v1.5'"), torch.device("meta"):
         create_model("resnet50", variant="v1", weights="imagenet")
+
+
+@pytest.mark.parametrize("bad", [None, 3, ["resnet18"]])
+def test_create_model_with_no_name_is_a_clear_error(bad):
+    """Issue 10 section 10: not a TypeError from difflib."""
+    with pytest.raises(ConvzooError, match="model name must be a string"):
+        create_model(bad)
+
+
+def test_downloaded_file_has_the_umask_mode(tmp_path):
+    path, digest = _lenet_file(tmp_path)
+    old = os.umask(0o022)
+    try:
+        got = cached_download(path.as_uri(), digest, progress=False)
+        saved = save_state_dict(read_state_dict(path), tmp_path / "out" / "w.safetensors")
+    finally:
+        os.umask(old)
+    assert got.stat().st_mode & 0o777 == 0o644
+    assert saved.stat().st_mode & 0o777 == 0o644

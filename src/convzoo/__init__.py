@@ -1,5 +1,6 @@
 """convzoo: classic ConvNets, faithful to their papers, checked layer by layer."""
 
+# isort: skip_file
 from convzoo.errors import ConvzooError, UnknownModelError
 from convzoo.registry import (
     ModelCard,
@@ -11,6 +12,11 @@ from convzoo.registry import (
     register_model,
 )
 from convzoo.version import __version__
+
+# The registry imports no network and no weights (torchvision's `_api.py` shape): importing the
+# weights module imports the networks (they register themselves) and registers the loader that
+# create_model(weights=...) uses.
+import convzoo.weights  # noqa: F401
 
 __all__ = [
     "ConvzooError",

@@ -3,28 +3,55 @@
 The transforms come from the weights' metadata (torchvision's preset for its ImageNet weights:
 resize the shorter side, centre crop, normalise) or from the checkpoint's (what ``convzoo train``
 / ``convzoo finetune`` used); without either, from the model card (input size, mean, std).
-Every image is read and checked before any prediction is printed, so a bad file stops the run
-with one message and no half-written output.
+
+Images are read, transformed and classified one batch at a time, so memory stays flat however
+many images a folder holds. A file that cannot be decoded (truncated, not an image, a
+decompression bomb) is reported with its path and reason and the others are still predicted
+(:func:`iter_predictions` with ``errors="report"``, what the CLI does); the library's
+:func:`predict` raises on the first one by default.
+
+Networks trained on white strokes on a dark background (the digits LeNet-5, MNIST and
+Fashion-MNIST runs) are given a dark-on-light image inverted, with a note: a digit drawn black
+on white would otherwise read as a "0" at 99%.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
+from torchvision import transforms as T
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from convzoo.data import Geometry, pil_transforms
 from convzoo.errors import ConvzooError
+from convzoo.outputs import main_logits
+from convzoo.registry import (
+    card_of,
+    checked_builder_kwargs,
+    create_model,
+    list_models,
+    model_card,
+)
+from convzoo.weights import (
+    get_weight_entry,
+    imagenet_categories,
+    is_entry_name,
+    load_state_dict_into,
+    read_checkpoint,
+    weight_entries,
+)
 
-try:  # the extensions torchvision's ImageFolder accepts
-    from torchvision.datasets.folder import IMG_EXTENSIONS
-except ImportError:  # pragma: no cover
-    IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+# Data sets whose images are white (high) strokes on a black (low) background.
+DARK_BACKGROUND_DATA = frozenset({"digits", "mnist", "fashion-mnist", "kmnist", "emnist"})
 
 
 @dataclass
@@ -39,6 +66,12 @@ class Predictor:
     in_chans: int
     source: str
     transforms: dict[str, Any] = field(default_factory=dict)
+    dark_background: bool = False  # trained on light strokes on a dark background
+    notes: list[str] = field(default_factory=list)  # about the whole run (e.g. class names)
+
+
+class UnreadableImage(ConvzooError):
+    """An image file that cannot be decoded; the message names the file and the reason."""
 
 
 def default_transforms(card: Any) -> dict[str, Any]:
@@ -57,8 +90,6 @@ def default_transforms(card: Any) -> dict[str, Any]:
 
 def build_transform(t: dict[str, Any]) -> Any:
     """The torchvision transform for a transforms dict (resize, centre crop, normalise)."""
-    from torchvision import transforms as T
-
     interp = T.InterpolationMode(t.get("interpolation", "bilinear"))
     return T.Compose(
         [
@@ -71,25 +102,53 @@ def build_transform(t: dict[str, Any]) -> Any:
 
 
 def find_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """The image files among ``paths``; folders are searched recursively, in sorted order."""
+    """The image files among ``paths``; folders are searched recursively, in sorted order.
+
+    A folder's symlinks to folders are not followed (a link loop would list files forever),
+    and a file reached twice is listed once."""
     found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
     for p in map(Path, paths):
         if p.is_dir():
             imgs = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMG_EXTENSIONS
+                f for f in p.rglob("*") if f.suffix.lower() in IMG_EXTENSIONS and f.is_file()
             )
             if not imgs:
                 raise ConvzooError(
                     f"folder {p} holds no images (looked for {', '.join(IMG_EXTENSIONS)})"
                 )
-            found.extend(imgs)
         elif p.is_file():
-            found.append(p)
+            imgs = [p]
         else:
             raise FileNotFoundError(f"image {str(p)!r} does not exist")
+        for f in imgs:
+            st = f.stat()
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                found.append(f)
     if not found:
         raise ConvzooError("no images given")
     return found
+
+
+def _open_image(path: str | os.PathLike[str]) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that: both refused.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return im.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise UnreadableImage(
+            f"{path}: refused: a decompression bomb? ({err}). Resize it first if it is a real "
+            f"image."
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
+        raise UnreadableImage(
+            f"{path}: cannot be read as an image ({type(err).__name__}: {err}); give a JPEG, "
+            f"PNG or another format Pillow reads"
+        ) from None
 
 
 def load_image(path: str | os.PathLike[str], in_chans: int) -> tuple[Any, list[str]]:
@@ -98,20 +157,10 @@ def load_image(path: str | os.PathLike[str], in_chans: int) -> tuple[Any, list[s
     Transparency is composited on white (dropping it would show whatever colour the transparent
     pixels happen to hold).
     """
-    from PIL import Image, UnidentifiedImageError
-
-    notes: list[str] = []
-    try:
-        with Image.open(path) as im:
-            im.load()
-            img = im.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ConvzooError(
-            f"{path}: cannot be read as an image ({type(err).__name__}: {err}); give a JPEG, "
-            f"PNG or another format Pillow reads"
-        ) from None
     if in_chans not in (1, 3):
         raise ConvzooError(f"images can feed networks of 1 or 3 channels, not {in_chans}")
+    img = _open_image(path)
+    notes: list[str] = []
     want = "RGB" if in_chans == 3 else "L"
     if img.mode != want:
         orig = img.mode
@@ -123,6 +172,26 @@ def load_image(path: str | os.PathLike[str], in_chans: int) -> tuple[Any, list[s
         notes.append(f"{path}: converted from {orig} to {want}")
         img = img.convert(want)
     return img, notes
+
+
+def has_light_background(img: Image.Image) -> bool:
+    """Whether an image's background is lighter than its strokes: its border (the outer 1/16
+    of each side, where a centred drawing has no ink) is lighter than mid-grey and lighter
+    than the image as a whole."""
+    gray = img.convert("L")
+    w, h = gray.size
+    band_w, band_h = max(1, w // 16), max(1, h // 16)
+    t = torch.frombuffer(bytearray(gray.tobytes()), dtype=torch.uint8).view(h, w).float()
+    border = torch.cat(
+        [
+            t[:band_h].flatten(),
+            t[-band_h:].flatten(),
+            t[:, :band_w].flatten(),
+            t[:, -band_w:].flatten(),
+        ]
+    )
+    background = float(border.median())
+    return background > 127.5 and background > float(t.mean())
 
 
 def _meta_get(meta: dict, *keys: str) -> Any:
@@ -137,6 +206,61 @@ def _meta_get(meta: dict, *keys: str) -> Any:
     return None
 
 
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConvzooError(f"--device {device!r} is not a device (cpu, cuda, cuda:1)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConvzooError(f"--device {device!r}: torch sees no GPU here; use --device cpu")
+    return dev
+
+
+def _from_name(name: str, weights: str | None) -> tuple[nn.Module, dict[str, Any], str]:
+    if weights is None:  # the network's first entry: imagenet where torchvision has one
+        entries = weight_entries(name)
+        if not entries:
+            raise ConvzooError(f"{name} has no published weights; give --weights FILE or a run")
+        weights = entries[0].name
+    num_classes = get_weight_entry(name, weights).num_classes if is_entry_name(weights) else 1000
+    model = create_model(name, num_classes=num_classes, weights=weights)
+    return model, dict(card_of(model).extra.get("weights", {})), f"{name} weights {weights}"
+
+
+def _from_checkpoint(path: Path, model_name: str | None) -> tuple[nn.Module, dict[str, Any], str]:
+    state, meta = read_checkpoint(path)
+    m = meta.get("model")
+    name = model_name or (m.get("name") if isinstance(m, dict) else m)
+    name = name or _meta_get(meta, "model_name", "arch")
+    if not isinstance(name, str):
+        raise ConvzooError(f"{path} does not say which network it holds; give it with --model NAME")
+    source = str(path)
+    kwargs = checked_builder_kwargs(name, m.get("kwargs") if isinstance(m, dict) else None, source)
+    extra = checked_builder_kwargs(name, _meta_get(meta, "model_kwargs"), source)
+    classes = _meta_get(meta, "classes", "categories")
+    if "num_classes" not in kwargs:
+        n = _meta_get(meta, "num_classes")
+        if not n and classes:
+            n = len(classes)
+        if not n:  # a plain state dict: its classifier says how many classes
+            head = state.get(f"{model_card(name).classifier}.weight")
+            n = head.shape[0] if head is not None else 1000
+        kwargs["num_classes"] = int(n)
+    model = create_model(name, **{**extra, **kwargs})
+    load_state_dict_into(model, state, source, name)
+    info = {"categories": classes, "transforms": _meta_get(meta, "transforms"), "meta": meta}
+    return model, info, source
+
+
+def _trained_on_dark(info: dict[str, Any]) -> bool:
+    if info.get("background") == "dark":
+        return True
+    meta = info.get("meta") or {}
+    data = meta.get("data")
+    name = data.get("name") if isinstance(data, dict) else _meta_get(meta, "data")
+    return isinstance(name, str) and name.lower() in DARK_BACKGROUND_DATA
+
+
 def load_predictor(
     source: str | os.PathLike[str],
     *,
@@ -145,71 +269,46 @@ def load_predictor(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> Predictor:
-    """A :class:`Predictor` from a model name (with ``weights``, default ``"imagenet"``) or from
-    a checkpoint file (which names its model; else give ``model_name``)."""
-    from convzoo.registry import _REGISTRY, create_model, list_models
-    from convzoo.weights import read_checkpoint
-
+    """A :class:`Predictor` from a model name (with ``weights``, default its first entry) or
+    from a checkpoint (a file, a checkpoint folder or a run folder, which names its model; else
+    give ``model_name``). Metadata never chooses weights: its builder arguments pass an
+    allow-list (:func:`convzoo.registry.checked_builder_kwargs`)."""
     src = os.fspath(source)
-    list_models()  # import the zoo
-    if src in _REGISTRY and not Path(src).exists():
-        from convzoo.weights import get_weight_entry, weight_entries
-
-        if weights is None:  # the network's first entry: imagenet where torchvision has one
-            entries = weight_entries(src)
-            if not entries:
-                raise ConvzooError(
-                    f"{src} has no published weights; give --weights FILE or a checkpoint"
-                )
-            weights = entries[0].name
-        num_classes = 1000
-        if "/" not in weights and "." not in weights:  # an entry name: its number of classes
-            num_classes = get_weight_entry(src, weights).num_classes
-        model = create_model(src, num_classes=num_classes, weights=weights)
-        info = model.card.extra.get("weights", {})
+    dev = _device(device)
+    if src in list_models() and not Path(src).exists():
+        model, info, label = _from_name(src, weights)
         name = src
-        label = f"{src} weights {weights}"
     else:
-        from convzoo.weights import load_state_dict_into
-
         path = Path(src)
         if not path.exists():
             raise FileNotFoundError(
                 f"{src!r} is neither a model of the zoo nor a checkpoint "
                 f"(`convzoo list` shows the models)"
             )
-        state, meta = read_checkpoint(path)
-        m = meta.get("model")
-        name = model_name or (m.get("name") if isinstance(m, dict) else m)
-        name = name or _meta_get(meta, "model_name", "arch")
-        if not isinstance(name, str):
-            raise ConvzooError(
-                f"{path} does not say which network it holds; give it with --model NAME"
-            )
-        kwargs = dict(m.get("kwargs", {})) if isinstance(m, dict) else {}
-        classes = _meta_get(meta, "classes", "categories")
-        if "num_classes" not in kwargs:
-            n = _meta_get(meta, "num_classes")
-            if not n and classes:
-                n = len(classes)
-            if not n:  # a plain state dict: its classifier says how many classes
-                from convzoo.registry import model_card
-
-                head = state.get(f"{model_card(name).classifier}.weight")
-                n = head.shape[0] if head is not None else 1000
-            kwargs["num_classes"] = int(n)
-        extra = _meta_get(meta, "model_kwargs") or {}
-        model = create_model(name, **{**extra, **kwargs})
-        load_state_dict_into(model, state, str(path), name)
-        info = {"categories": classes, "transforms": _meta_get(meta, "transforms"), "meta": meta}
-        label = str(path)
-    card = model.card
+        model, info, label = _from_checkpoint(path, model_name)
+        name = card_of(model).name
+    card = card_of(model)
     transform, crop, tdict = _transform_for(info, card)
+    notes = []
     categories = info.get("categories")
     if categories is not None and len(categories) != card.num_classes:
         categories = None
-    model.eval().to(device)
-    return Predictor(model, name, transform, crop, categories, card.in_chans, label, tdict)
+    if categories is None and card.num_classes == 1000:
+        categories = list(imagenet_categories())
+        notes.append("class names: ImageNet-1k's (the weights do not name their 1000 classes)")
+    model.eval().to(dev)
+    return Predictor(
+        model,
+        name,
+        transform,
+        crop,
+        list(categories) if categories is not None else None,
+        card.in_chans,
+        label,
+        tdict,
+        dark_background=_trained_on_dark(info),
+        notes=notes,
+    )
 
 
 def _transform_for(info: dict[str, Any], card: Any) -> tuple[Callable, int, dict[str, Any]]:
@@ -221,8 +320,6 @@ def _transform_for(info: dict[str, Any], card: Any) -> tuple[Callable, int, dict
         return build_transform(t), int(t["crop_size"]), t
     meta = info.get("meta") or {}
     if t or "input_size" in meta:
-        from convzoo.data import Geometry, pil_transforms
-
         size = t.get("input_size") or meta.get("input_size") or card.input_size
         mean = t.get("mean") or meta.get("mean") or card.mean
         std = t.get("std") or meta.get("std") or card.std
@@ -234,57 +331,87 @@ def _transform_for(info: dict[str, Any], card: Any) -> tuple[Callable, int, dict
     return build_transform(t), int(t["crop_size"]), t
 
 
+def _prepare(predictor: Predictor, path: Path, invert: bool) -> tuple[torch.Tensor, list[str]]:
+    img, notes = load_image(path, predictor.in_chans)
+    crop = predictor.crop_size
+    if min(img.size) < crop:
+        notes.append(
+            f"{path}: {img.size[0]}x{img.size[1]} is smaller than the {crop}x{crop} crop; "
+            f"upscaled (expect less reliable predictions)"
+        )
+    if invert and predictor.dark_background and has_light_background(img):
+        img = ImageOps.invert(img)
+        notes.append(
+            f"{path}: inverted: its background is lighter than its strokes, and {predictor.name} "
+            f"was trained on light strokes on a dark background (--no-invert keeps it as is)"
+        )
+    return predictor.transform(img), notes
+
+
 @torch.no_grad()
+def iter_predictions(
+    predictor: Predictor,
+    images: Sequence[str | os.PathLike[str]],
+    topk: int = 5,
+    batch_size: int = 16,
+    *,
+    errors: str = "raise",
+    invert: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """Top-``topk`` classes and probabilities for each image (files or folders), yielded in
+    order, one batch read at a time (memory does not grow with the number of images).
+
+    ``errors="raise"``: an unreadable file raises :class:`UnreadableImage`; ``"report"``: it
+    is yielded as ``{"image": path, "error": reason}`` and the others are predicted.
+    """
+    if topk < 1:
+        raise ConvzooError(f"--topk must be at least 1, got {topk}")
+    if batch_size < 1:
+        raise ConvzooError(f"batch size must be at least 1, got {batch_size}")
+    if errors not in ("raise", "report"):
+        raise ValueError(f"errors must be 'raise' or 'report', not {errors!r}")
+    files = find_images(images)
+    device = next(predictor.model.parameters()).device
+    k = min(topk, card_of(predictor.model).num_classes)
+    for start in range(0, len(files), batch_size):
+        slots: list[dict[str, Any]] = []
+        tensors = []
+        for f in files[start : start + batch_size]:
+            try:
+                x, notes = _prepare(predictor, f, invert)
+            except UnreadableImage as err:
+                if errors == "raise":
+                    raise
+                slots.append({"image": str(f), "error": str(err)})
+                continue
+            slots.append({"image": str(f), "notes": notes})
+            tensors.append(x)
+        if tensors:
+            logits = main_logits(predictor.model(torch.stack(tensors).to(device)))
+            p, idx = logits.float().softmax(dim=1).topk(k, dim=1)
+            rows = iter(zip(p.tolist(), idx.tolist(), strict=True))
+            for slot in slots:
+                if "error" not in slot:
+                    probs, indices = next(rows)
+                    slot["top"] = [
+                        {"index": c, "class": _class_name(predictor, c), "prob": q}
+                        for q, c in zip(probs, indices, strict=True)
+                    ]
+        yield from slots
+
+
+def _class_name(predictor: Predictor, index: int) -> str:
+    return predictor.categories[index] if predictor.categories else str(index)
+
+
 def predict(
     predictor: Predictor,
     images: Sequence[str | os.PathLike[str]],
     topk: int = 5,
     batch_size: int = 16,
+    *,
+    errors: str = "raise",
+    invert: bool = True,
 ) -> list[dict[str, Any]]:
-    """Top-``topk`` classes and probabilities for each image (files or folders).
-
-    All images are read and transformed first: one unreadable file stops the run before any
-    result exists.
-    """
-    if topk < 1:
-        raise ConvzooError(f"--topk must be at least 1, got {topk}")
-    files = find_images(images)
-    crop = predictor.crop_size
-    tensors, notes = [], []
-    for f in files:
-        img, note = load_image(f, predictor.in_chans)
-        if min(img.size) < crop:
-            note.append(
-                f"{f}: {img.size[0]}x{img.size[1]} is smaller than the {crop}x{crop} crop; "
-                f"upscaled (expect less reliable predictions)"
-            )
-        tensors.append(predictor.transform(img))
-        notes.append(note)
-    device = next(predictor.model.parameters()).device
-    k = min(topk, predictor.model.card.num_classes)
-    results = []
-    for start in range(0, len(tensors), batch_size):
-        batch = torch.stack(tensors[start : start + batch_size]).to(device)
-        out = predictor.model(batch)
-        logits = out[0] if isinstance(out, tuple) else out
-        probs = logits.float().softmax(dim=1)
-        p, idx = probs.topk(k, dim=1)
-        for j in range(batch.shape[0]):
-            i = start + j
-            results.append(
-                {
-                    "image": str(files[i]),
-                    "top": [
-                        {
-                            "index": int(c),
-                            "class": predictor.categories[int(c)]
-                            if predictor.categories
-                            else str(int(c)),
-                            "prob": float(q),
-                        }
-                        for q, c in zip(p[j], idx[j], strict=False)
-                    ],
-                    "notes": notes[i],
-                }
-            )
-    return results
+    """:func:`iter_predictions` as a list (the results are small; the images are not kept)."""
+    return list(iter_predictions(predictor, images, topk, batch_size, errors=errors, invert=invert))

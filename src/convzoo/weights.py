@@ -26,6 +26,8 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
+import urllib.parse
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,12 +35,39 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import safetensors
+import safetensors.torch
 import torch
 from torch import nn
+from torchvision.models import get_model_weights
 
+import convzoo.models  # noqa: F401  (importing the package registers the networks)
+from convzoo import io
 from convzoo.errors import ConvzooError
+from convzoo.io.cache import (
+    cache_state,
+    fetch,
+    hash_from_file_name,
+    hash_matches,
+    is_plain_file_name,
+    sha256_of,
+    table_cache_path,
+    url_basename,
+    url_cache_path,
+)
+from convzoo.io.checkpoint import Checkpoint, find_checkpoint
+from convzoo.registry import (
+    checked_builder_kwargs,
+    create_model,
+    list_models,
+    model_card,
+    set_weights_loader,
+)
 
 DEFAULT_ENTRY = "imagenet"
+# The one rule for "is this string a weight entry name": an identifier (imagenet, digits,
+# imagenet1k_v2) that is not also an existing file or folder.
+_ENTRY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # Keys under which a training checkpoint keeps the network's state dict.
 _STATE_KEYS = ("model", "state_dict", "model_state_dict", "model_state")
 
@@ -66,24 +95,36 @@ class WeightEntry:
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # attributes set when loaded
     requires: dict[str, Any] = field(default_factory=dict)  # attributes the network must have
     notes: str = ""
+    # "dark": trained on light strokes on a dark background (predict inverts dark-on-light).
+    background: str = ""
 
     @property
     def file_name(self) -> str:
-        from convzoo.hub import file_name_of
-
-        return file_name_of(self.url)
+        """The file's name in the cache: the last part of the table's URL, as torch hub names
+        it (``resnet18-f37072fd.pth``), so that torchvision's cache is shared. The name is
+        ours (the table is), and still checked to be a plain file name."""
+        if self.url.startswith("package:"):
+            name = self.url.rsplit("/", 1)[-1]
+        else:
+            name = urllib.parse.urlsplit(self.url).path.rsplit("/", 1)[-1]
+        if not is_plain_file_name(name) or name != url_basename(self.url):
+            raise ConvzooError(f"weights table entry {self.model} {self.name}: bad file name")
+        return name
 
     def cache_path(self) -> Path:
         """Where the file lives in the cache (it may not be there yet); for a file shipped
         inside the package, where it is installed."""
         if self.url.startswith("package:"):
             return Path(str(resources.files("convzoo").joinpath(self.url[len("package:") :])))
-        from convzoo.hub import weights_dir
+        return table_cache_path(self.file_name)
 
-        return weights_dir() / self.file_name
+    def cache_state(self) -> str:
+        """``"cached"`` (the file is there and its hash matches), ``"damaged"`` or
+        ``"missing"``."""
+        return cache_state(self.cache_path(), self.sha256)
 
     def is_cached(self) -> bool:
-        return self.cache_path().is_file()
+        return self.cache_state() == "cached"
 
     def to_dict(self, categories: bool = False) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -101,14 +142,17 @@ class WeightEntry:
             "categories": list(self.categories),
             "transforms": dict(self.transforms),
             "metrics": self.metrics,
+            "background": self.background,
         }
 
 
+@lru_cache(maxsize=1)
+def imagenet_categories() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names, in torchvision's order (its weights' metadata)."""
+    return tuple(get_model_weights("resnet18")["IMAGENET1K_V1"].meta["categories"])
+
+
 def _torchvision_entries(model: str, twin: str) -> list[WeightEntry]:
-    from torchvision.models import get_model_weights
-
-    from convzoo.hub import hash_from_file_name
-
     try:
         enum = get_model_weights(twin)
     except (ValueError, KeyError):
@@ -178,8 +222,6 @@ def _data_entries() -> tuple[WeightEntry, ...]:
 
 def weight_entries(model: str | None = None) -> list[WeightEntry]:
     """The weight entries of one network (or of every network of the zoo)."""
-    from convzoo.registry import list_models, model_card
-
     names = [model] if model is not None else list_models()
     out: list[WeightEntry] = []
     for name in names:
@@ -209,8 +251,6 @@ def fetch_weights(entry: WeightEntry, *, progress: bool = True) -> Path:
     ``package:PATH`` URLs name a file shipped inside convzoo (no download, no cache); it is
     hash-checked all the same.
     """
-    from convzoo.hub import cached_download, hash_matches, sha256_of
-
     if entry.url.startswith("package:"):
         path = Path(str(resources.files("convzoo").joinpath(entry.url[len("package:") :])))
         if not path.is_file():
@@ -222,7 +262,14 @@ def fetch_weights(entry: WeightEntry, *, progress: bool = True) -> Path:
                 f"file is damaged: reinstall convzoo"
             )
         return path
-    return cached_download(entry.url, entry.sha256, entry.file_name, progress=progress)
+    return fetch(entry.url, entry.cache_path(), entry.sha256, progress=progress)
+
+
+def is_entry_name(source: str | os.PathLike[str]) -> bool:
+    """The one rule for "is this a weight entry name" (``imagenet``, ``digits``): an
+    identifier that is not an existing file or folder. Anything else is a URL or a path."""
+    s = os.fspath(source)
+    return bool(_ENTRY_NAME.fullmatch(s)) and not Path(s).expanduser().exists()
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,34 +288,43 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
         path.name == "weights.safetensors" and path.with_name("meta.json").is_file()
     ):
         # A `convzoo train` checkpoint folder (or run folder): its weights and meta.json.
-        from convzoo.train.checkpoint import find_checkpoint
-
         ckpt = find_checkpoint(path)
-        state, _ = _read_file(ckpt.weights_path)
-        return state, {**ckpt.meta, "checkpoint": str(ckpt.path)}
+        return ckpt.load_weights(), {**ckpt.meta, "checkpoint": str(ckpt.path)}
     return _read_file(path)
+
+
+def model_from_checkpoint(ckpt: Checkpoint, device: str | torch.device = "cpu") -> nn.Module:
+    """The network a checkpoint folder was trained as, with its weights (strict), in eval
+    mode. Its builder arguments pass :func:`convzoo.registry.checked_builder_kwargs`: the
+    metadata never chooses weights, never triggers a download."""
+    m = ckpt.meta.get("model") or {}
+    name = m.get("name") if isinstance(m, dict) else None
+    if not isinstance(name, str) or not name:
+        raise ConvzooError(f"{ckpt.path}: the metadata does not name a registered network")
+    kwargs = checked_builder_kwargs(name, m.get("kwargs"), str(ckpt.path / "meta.json"))
+    model = create_model(name, **kwargs)
+    load_state_dict_into(model, ckpt.load_weights(), str(ckpt.path), name, strict=True)
+    return model.to(device).eval()
 
 
 def _read_file(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
         try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = dict(f.metadata() or {})
+            with safetensors.safe_open(str(path), framework="pt") as f:
+                header: dict[str, Any] = dict(f.metadata() or {})
                 state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
         except Exception as err:  # safetensors raises its own error types
             raise ConvzooError(
                 f"{path}: not a readable safetensors file, truncated or damaged? ({err})"
             ) from None
         # convzoo writes nested metadata as JSON strings; decode those that are.
-        for k, v in list(meta.items()):
+        for k, v in list(header.items()):
             if isinstance(v, str) and v[:1] in "[{":
                 with contextlib.suppress(ValueError):
-                    meta[k] = json.loads(v)
-        return state, meta
+                    header[k] = json.loads(v)
+        return state, header
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -327,19 +383,13 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 def save_state_dict(
     state: dict[str, torch.Tensor], path: str | os.PathLike[str], metadata: dict | None = None
 ) -> Path:
-    """Write a state dict as safetensors (temp file, then ``os.replace``); metadata as JSON."""
-    from safetensors.torch import save_file
-
+    """Write a state dict as safetensors through the atomic writer; metadata as JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        # safetensors refuses shared storage; clone so tied or viewed tensors save.
-        save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, str(tmp), meta)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # safetensors refuses shared storage; clone so tied or viewed tensors save.
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+    io.write_bytes(path, safetensors.torch.save(tensors, metadata=meta))
     return path
 
 
@@ -367,7 +417,7 @@ class LoadReport:
         return "; ".join(parts)
 
 
-def _classifier_modules(model: nn.Module) -> set[str]:
+def classifier_modules(model: nn.Module) -> set[str]:
     """Names of the final classifiers: the card's, and the last layers of GoogLeNet's auxiliary
     heads (``aux1``/``aux2``, a Linear with ``num_classes`` outputs)."""
     n = getattr(model, "num_classes", None)
@@ -379,8 +429,17 @@ def _classifier_modules(model: nn.Module) -> set[str]:
     return names
 
 
+# The name fine-tuning imported before it was public.
+_classifier_modules = classifier_modules
+
+
 def load_state_dict_into(
-    model: nn.Module, state: dict[str, torch.Tensor], source: str, model_name: str
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    source: str,
+    model_name: str,
+    *,
+    strict: bool = False,
 ) -> LoadReport:
     """Load ``state`` into ``model``; everything must fit except, possibly, the classifier.
 
@@ -388,10 +447,11 @@ def load_state_dict_into(
     :class:`WeightsWarning`; auxiliary heads the model does not have (GoogLeNet built with
     ``aux_logits=False``) are ignored, as torchvision does. Any other difference is a
     :class:`ConvzooError` listing the missing and unexpected keys and the shapes that differ;
-    nothing is loaded then.
+    nothing is loaded then. ``strict=True`` (a checkpoint of this very network) refuses a
+    classifier of another size too.
     """
     own = model.state_dict()
-    heads = _classifier_modules(model)
+    heads = classifier_modules(model)
     head_keys = {k for k in own if k.rsplit(".", 1)[0] in heads}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -403,9 +463,9 @@ def load_state_dict_into(
         for k, v in own.items()
         if k in state and state[k].shape != v.shape
     ]
-    skipped = [k for k, _, _ in shapes if k in head_keys]
+    skipped = [k for k, _, _ in shapes if k in head_keys and not strict]
     # The classifier's own keys differ only in the number of classes (first dim).
-    bad_shapes = [s for s in shapes if s[0] not in head_keys or s[1][1:] != s[2][1:]]
+    bad_shapes = [s for s in shapes if s[0] not in skipped or s[1][1:] != s[2][1:]]
     if missing or unexpected or bad_shapes:
         lines = [f"the weights in {source} do not fit {model_name}:"]
         if missing:
@@ -453,9 +513,10 @@ def _is_url(source: str) -> bool:
 def resolve_weights(
     source: str | os.PathLike[str], model_name: str, *, progress: bool = True
 ) -> tuple[Path, WeightEntry | None]:
-    """The local file for ``source`` (an entry name, a path or a URL) and its entry, if any."""
-    from convzoo.hub import cached_download, hash_from_file_name
+    """The local file for ``source`` (an entry name, a path or a URL) and its entry, if any.
 
+    A user's URL is cached under a name computed from the whole URL
+    (:func:`convzoo.io.cache.url_cache_path`), never under a name taken from it."""
     s = os.fspath(source)
     if _is_url(s):
         # A user's URL: checked against the hash prefix in its name if it has one (torch.hub's
@@ -463,18 +524,18 @@ def resolve_weights(
         known = [e for e in weight_entries(model_name) if e.url == s]
         if known:
             return fetch_weights(known[0], progress=progress), known[0]
-        prefix = hash_from_file_name(s.rsplit("/", 1)[-1])
-        return cached_download(s, prefix, progress=progress), None
+        prefix = hash_from_file_name(url_basename(s))
+        return fetch(s, url_cache_path(s), prefix, progress=progress), None
+    if is_entry_name(s):
+        entry = get_weight_entry(model_name, s)
+        return fetch_weights(entry, progress=progress), entry
     path = Path(s).expanduser()
-    if path.exists() or os.sep in s or "." in Path(s).name:
-        if not path.exists():
-            raise FileNotFoundError(
-                f"weights file {s!r} does not exist (nor is it a weight entry of {model_name}; "
-                f"`convzoo weights list {model_name}` shows them)"
-            )
-        return path, None
-    entry = get_weight_entry(model_name, s)
-    return fetch_weights(entry, progress=progress), entry
+    if not path.exists():
+        raise FileNotFoundError(
+            f"weights file {s!r} does not exist (nor is it a weight entry of {model_name}; "
+            f"`convzoo weights list {model_name}` shows them)"
+        )
+    return path, None
 
 
 def _check_requires(model: nn.Module, entry: WeightEntry, model_name: str) -> None:
@@ -500,14 +561,24 @@ def load_weights(
     The categories and transforms of the weights are kept in ``model.card.extra["weights"]``
     (for :mod:`convzoo.predict`) when the model has a card.
     """
-    s = os.fspath(source)
-    if not _is_url(s) and not Path(s).expanduser().exists() and os.sep not in s and "." not in s:
+    if is_entry_name(source):
         # An entry name: check what the weights require before fetching them.
-        _check_requires(model, get_weight_entry(model_name, s), model_name)
+        _check_requires(model, get_weight_entry(model_name, os.fspath(source)), model_name)
     path, entry = resolve_weights(source, model_name, progress=progress)
     if entry is not None:
         _check_requires(model, entry, model_name)
-    state, meta = read_checkpoint(path)
+    try:
+        state, meta = read_checkpoint(path)
+    except ConvzooError as err:
+        s = os.fspath(source)
+        if entry is None and _is_url(s) and path == url_cache_path(s):
+            # A user's URL without a hash could not be verified when it came: a transfer cut
+            # short is only found now. It is not kept, or every later try would fail the same.
+            path.unlink(missing_ok=True)
+            raise ConvzooError(
+                f"{err} (the download was removed from the cache: try again)"
+            ) from None
+        raise
     label = f"{model_name} weights {entry.name!r} ({path})" if entry else str(path)
     report = load_state_dict_into(model, state, label, model_name)
     if entry is not None:
@@ -530,3 +601,6 @@ def load_weights(
         info["report"] = str(report)
         model.card = dataclasses.replace(card, extra={**card.extra, "weights": info})
     return report
+
+
+set_weights_loader(load_weights)

@@ -21,6 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+# A file is "cached" only if its hash matches; one that is there with another hash is "damaged"
+# (it is never loaded, and the next use downloads it again).
+_STATE_WORDS = {"cached": "cached", "damaged": "DAMAGED", "missing": "-"}
+
+
 def _top1(metrics: dict) -> str:
     for values in metrics.values():
         if isinstance(values, dict) and "acc@1" in values:
@@ -38,7 +43,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     entries = weight_entries(args.name)
     if args.json:
-        print(json.dumps([e.to_dict() for e in entries], indent=2))
+        print(
+            json.dumps(
+                [
+                    {**e.to_dict(), "cache": e.cache_state(), "path": str(e.cache_path())}
+                    for e in entries
+                ],
+                indent=2,
+            )
+        )
         return 0
     if not entries:
         where = args.name or "the zoo"
@@ -50,18 +63,20 @@ def run(args: argparse.Namespace) -> int:
             e.name,
             _top1(e.metrics),
             f"{e.transforms.get('resize_size')}/{e.transforms.get('crop_size')}",
-            "yes" if e.is_cached() else "no",
+            _STATE_WORDS[e.cache_state()],
             e.url,
         )
         for e in entries
     ]
-    head = ("model", "entry", "top-1/top-5", "resize/crop", "cached", "url")
+    head = ("model", "entry", "top-1/top-5", "resize/crop", "cache", "url")
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     for r in (head, tuple("-" * w for w in widths), *rows):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
     print(
         "\nMetrics as the publisher states them (ImageNet-1k val for torchvision's weights). "
         "torchvision publishes only a SHA-256 prefix (in the file name); that prefix is what is "
-        "checked; entries of our own carry the full SHA-256."
+        "checked; entries of our own carry the full SHA-256. cache: 'cached' when the file is "
+        "there and its hash matches, 'DAMAGED' when it is there with another hash (it is not "
+        "used; the next use downloads it again)."
     )
     return 0
