@@ -1,3 +1,3 @@
-"""The package version, in a leaf module so that any layer can read it without importing the top package."""
+"""The package version, in a leaf module: any layer reads it without importing the top package."""
 
 __version__ = "0.1.0"
