@@ -200,7 +200,7 @@ def test_markdown_of_a_tiny_network_computed_by_hand() -> None:
 def _lecture_layer_column(table_file: str) -> list[str]:
     from importlib import resources
 
-    text = resources.files("convzoo").joinpath(f"inspect/references/{table_file}").read_text()
+    text = resources.files("convzoo").joinpath(f"inspect/audit/data/{table_file}").read_text()
     return [r["layer"] for r in csv.DictReader(io.StringIO(text)) if r["layer"] != "Total"]
 
 

@@ -1,5 +1,6 @@
 """Benchmarks of the zoo on the user's hardware: the timing harness, machine info, the charts."""
 
+from convzoo.bench.charts import plot_results  # matplotlib itself loads only when a chart is drawn
 from convzoo.bench.harness import (
     BenchmarkRunner,
     BenchSettings,
@@ -31,12 +32,3 @@ __all__ = [
     "summarize_times",
     "time_interleaved",
 ]
-
-
-def __getattr__(name: str):
-    # matplotlib loads only when a chart is drawn.
-    if name == "plot_results":
-        from convzoo.bench.charts import plot_results
-
-        return plot_results
-    raise AttributeError(f"module 'convzoo.bench' has no attribute {name!r}")

@@ -23,6 +23,7 @@ from typing import Any
 
 from convzoo.errors import ConvzooError
 from convzoo.io import atomic_write
+from convzoo.registry import model_card
 
 
 def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -43,8 +44,6 @@ def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def published_accuracy(name: str) -> float | None:
     """ImageNet top-1 (%) of the torchvision twin's original weights, if the network has one."""
-    from convzoo.registry import model_card
-
     try:
         twin = model_card(name).torchvision_twin
     except ValueError:

@@ -18,6 +18,7 @@ from torch import nn
 from convzoo.errors import ConvzooError
 from convzoo.inspect.table import FORMATS, SummaryTable, Totals, build_table, lecture_names
 from convzoo.inspect.trace import LayerRecord, TraceError, meta_build, trace
+from convzoo.registry import create_model, model_card
 
 __all__ = [
     "FORMATS",
@@ -99,8 +100,6 @@ def summarize(
     """
     card: Any  # a ModelCard, or whatever a user's module carries
     if isinstance(model_or_name, str):
-        from convzoo.registry import create_model, model_card
-
         card = model_card(model_or_name)
         name = model_or_name
         default = card.input_size

@@ -28,6 +28,7 @@ from torch import nn
 
 from convzoo.errors import ConvzooError
 from convzoo.inspect import summarize
+from convzoo.inspect.audit import audit
 from convzoo.inspect.table import SummaryTable, html_table, human, human_bytes
 from convzoo.inspect.trace import TraceResult
 from convzoo.io import write_text
@@ -205,9 +206,6 @@ def _cards(table: SummaryTable) -> str:
 
 
 def _audit(name: str) -> str:
-    # the audit package's public entry point, as `convzoo audit` calls it
-    from convzoo.inspect.references.audit import audit
-
     parts = []
     for against in ("lecture", "paper"):
         try:
