@@ -78,6 +78,15 @@ def markdown(rows: list[dict], machine: dict, stability: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("`*`: p90 above 1.5× the median (unstable point).")
+    chosen = [
+        f"{r['network']} batch {r['batch_size']} {r['precision']}: "
+        + str(r["chosen"]).split(";")[0]
+        for r in ok
+        if r["runtime"] == "optimize" and r.get("chosen")
+    ]
+    if chosen:
+        lines.append("")
+        lines.append("What `optimize` ran (its runtime and precision): " + "; ".join(chosen) + ".")
     for advice in stability.get("advice", []):
         lines.append(f"Warning: {advice}.")
     return "\n".join(lines)
@@ -103,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pause", type=float, default=0.05, help="untimed seconds after each call")
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--out", default=None, help="results folder (default: a new bench-results/)")
+    p.add_argument(
+        "--optimize-runtime",
+        default="auto",
+        help="what the optimize variant asks optimize() for (default auto: the fastest measured)",
+    )
     p.add_argument("--docs", action="store_true", help="fill docs/benchmarks.md's table")
     p.add_argument("--smoke", action="store_true", help="LeNet-5, batch 2, tiny budget")
     args = p.parse_args(argv)
@@ -122,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         pause_s=args.pause,
         image_size=args.image_size,
         calibration_batches=2 if args.smoke else 8,
+        optimize_runtime=args.optimize_runtime,
     )
     out = Path(args.out) if args.out else new_results_dir()
     started = time.time()

@@ -445,6 +445,24 @@ def test_every_runtime_and_int8_side_by_side(tmp_path):
     assert "openvino int8" in rows["openvino", "int8"]["chosen"]
 
 
+@pytest.mark.slow
+def test_the_optimize_variant_can_choose_its_runtime_by_measuring(tmp_path):
+    # int8 of random weights is not held to int8's tolerance (the bench records the difference
+    # instead), so the choice must not reject every candidate on that check either.
+    settings = BenchSettings(
+        names=["lenet5"],
+        batch_sizes=[2],
+        runtimes=["optimize"],
+        precisions=["int8"],
+        calibration_batches=2,
+        optimize_runtime="auto",
+        **FAST,
+    )
+    (row,) = run_benchmark(settings, tmp_path, progress=False)
+    assert row["status"] == "ok", row["status"]
+    assert "int8" in row["chosen"] and "fastest of those measured here" in row["chosen"]
+
+
 def test_a_single_unsupported_variant_is_refused():
     with pytest.raises(ConvzooError, match="does not run bf16"):
         validate(BenchSettings(names=["lenet5"], runtimes=["onnxruntime"], precisions=["bf16"]))

@@ -65,6 +65,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--optimize", action="store_true", help="same as --runtime optimize (BN folded, compiled)"
     )
     p.add_argument(
+        "--optimize-runtime",
+        choices=["inductor", "auto", "onnxruntime", "openvino", "eager"],
+        default="inductor",
+        help="the runtime the optimize variant asks optimize() for; auto builds every runtime "
+        "available, times them and keeps the fastest (default inductor)",
+    )
+    p.add_argument(
         "--no-cudnn-benchmark",
         action="store_true",
         help="keep cuDNN's heuristic algorithm choice instead of timing its algorithms",
@@ -116,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         precisions=[p for group in args.precision or [] for p in group],
         channels_last=args.channels_last,
         optimize=args.optimize,
+        optimize_runtime=args.optimize_runtime,
         threads=args.threads,
         against=args.against,
         budget_s=args.budget,
