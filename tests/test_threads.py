@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from convzoo import threads
+from convzoo.cli import main
 from convzoo.threads import ThreadsError, apply_threads, default_threads, explain_default_threads
 
 
@@ -76,3 +78,42 @@ def test_ground_floor_imports_only_os_torch_psutil():
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert imported <= {"__future__", "os", "torch", "psutil"}
+
+
+def test_choose_threads_order_of_precedence(monkeypatch):
+    # --threads, then the environment, then the small-network rule, then the load policy.
+    assert threads.choose_threads(2, params=10, load=9.0, cores=2) == (2, "--threads 2")
+    monkeypatch.setenv("CONVZOO_THREADS", "3")
+    assert threads.choose_threads(None, params=10)[0] == 3
+    monkeypatch.delenv("CONVZOO_THREADS")
+    n, why = threads.choose_threads(None, params=61_706, load=0.0, cores=2)
+    assert n == 1 and "61,706 parameters" in why
+    n, why = threads.choose_threads(None, params=11_689_512, load=1.3, cores=2)
+    assert n == 1 and "load average 1.30" in why
+    assert threads.choose_threads(None, params=11_689_512, load=0.0, cores=2)[0] == 2
+    with pytest.raises(ThreadsError, match="at least 1"):
+        threads.choose_threads(0)
+
+
+def test_set_threads_for_touches_only_cpu_runs():
+    torch.set_num_threads(2)
+    assert threads.set_threads_for(None, params=1000, device="cuda") == ""
+    assert torch.get_num_threads() == 2
+    note = threads.set_threads_for(None, params=1000, device="cpu")
+    assert torch.get_num_threads() == 1 and note.startswith("1 CPU thread(s): 1,000 parameters")
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_predict_and_evaluate_say_how_many_threads(tmp_path, capsys, command):
+    run = tmp_path / "run"
+    assert main(["train", "lenet5", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
+    image = tmp_path / "digit.png"
+    Image.new("L", (8, 8)).save(image)
+    argv = {
+        "predict": ["predict", str(run), str(image), "--threads", "1"],
+        "evaluate": ["evaluate", str(run), "--threads", "1", "--out", str(tmp_path / "eval")],
+    }[command]
+    assert main(argv) == 0
+    assert "note: 1 CPU thread(s): --threads 1" in capsys.readouterr().err
+    assert torch.get_num_threads() == 1

@@ -14,6 +14,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from convzoo.cli import _args
 from convzoo.course import (
     collect_predictions,
     most_confused,
@@ -25,7 +26,8 @@ from convzoo.data import build_datasets
 from convzoo.errors import ConvzooError
 from convzoo.io import write_json
 from convzoo.optimize import fast_copy
-from convzoo.registry import ModelCard
+from convzoo.registry import ModelCard, count_parameters
+from convzoo.threads import set_threads_for
 from convzoo.train import evaluate, find_checkpoint
 from convzoo.train.checkpoint import Checkpoint, versions
 from convzoo.train.evaluate import EvalResult
@@ -81,6 +83,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="(default 256)")
     p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1")
+    p.add_argument(
+        "--threads",
+        type=_args.threads,
+        help="CPU threads (default: 1 under 1M parameters, else the cores other work leaves "
+        "free); e.g. --threads 2",
+    )
     p.add_argument("--strict", action="store_true", help="refuse unreadable image files")
     p.add_argument("--out", help="folder for the files above (default: the run folder)")
     p.add_argument("--fast", action="store_true", help="the fastest runtime measured here")
@@ -143,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
     meta = ckpt.meta
     device = resolve_device(args.device)
     model = ckpt.build_model(device)
+    threads_note = set_threads_for(args.threads, params=count_parameters(model), device=device)
+    if threads_note and not args.quiet:
+        print(f"note: {threads_note}", file=sys.stderr)
     card = _card(model, ckpt.path)
     classes = list(meta.get("classes") or [])
     cfg = meta.get("config") or {}

@@ -6,7 +6,10 @@ import argparse
 import json
 import sys
 
+from convzoo.cli import _args
 from convzoo.predict import iter_predictions, load_predictor
+from convzoo.registry import count_parameters
+from convzoo.threads import set_threads_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     p.add_argument(
+        "--threads",
+        type=_args.threads,
+        help="CPU threads (default: 1 under 1M parameters, else the cores other work leaves "
+        "free); e.g. --threads 2",
+    )
+    p.add_argument(
         "--no-invert",
         action="store_true",
         help="never invert a dark-on-light image for a network trained on dark backgrounds",
@@ -40,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
     predictor = load_predictor(
         args.source, weights=args.weights, model_name=args.model, device=args.device
     )
+    device = next(predictor.model.parameters()).device
+    threads_note = set_threads_for(
+        args.threads, params=count_parameters(predictor.model), device=device
+    )
+    if threads_note:
+        print(f"note: {threads_note}", file=sys.stderr)
     if args.fast:
         import torch  # for the example input only
 

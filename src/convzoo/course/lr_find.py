@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from convzoo.course.figures import new_figure, save_figure
 from convzoo.errors import ConvzooError
 from convzoo.registry import count_parameters
+from convzoo.threads import choose_threads
 from convzoo.train.config import TrainConfig
 from convzoo.train.loop import (
     build_optimizer,
@@ -162,8 +163,8 @@ def lr_find(
     was_training = model.training
     threads_before = torch.get_num_threads()
     threads = cfg.threads
-    if dev.type == "cpu" and threads is None and count_parameters(model) < 1e6:
-        threads = 1  # the loop's rule for small networks (see TrainConfig.threads)
+    if dev.type == "cpu":
+        threads = choose_threads(cfg.threads, params=count_parameters(model))[0]
     t0 = time.perf_counter()
     lrs: list[float] = []
     losses: list[float] = []

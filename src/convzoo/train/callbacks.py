@@ -485,6 +485,13 @@ def _rates(trainer: Trainer) -> str:
     return f"lr {rates} (peak {trainer.cfg.lr:.3g})"
 
 
+def _threads_note(trainer: Trainer) -> str:
+    flags = trainer.flags
+    if trainer.device.type != "cpu" or flags.threads is None:
+        return ""
+    return f", {flags.threads} CPU thread(s) ({flags.threads_why})"
+
+
 class ConsoleLog(Callback):
     """The start line and one line per epoch, through the ``convzoo.train`` logger."""
 
@@ -502,6 +509,7 @@ class ConsoleLog(Callback):
             )
             + (", AMP" if trainer.amp else "")
             + (", channels-last" if trainer.channels_last else "")
+            + _threads_note(trainer)
         )
         if trainer.epoch >= cfg.epochs:
             logger.info(

@@ -17,6 +17,7 @@ from torch import nn
 
 from convzoo.errors import ConvzooError
 from convzoo.registry import count_parameters
+from convzoo.threads import choose_threads
 
 DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N"
 
@@ -57,8 +58,16 @@ def resolve_device(name: str = "auto") -> torch.device:
 class TorchFlags:
     """A context that sets a run's global torch settings and restores the caller's on exit."""
 
-    def __init__(self, device: torch.device, *, threads: int | None, deterministic: bool):
+    def __init__(
+        self,
+        device: torch.device,
+        *,
+        threads: int | None,
+        deterministic: bool,
+        threads_why: str = "",
+    ):
         self.device, self.threads, self.deterministic = device, threads, deterministic
+        self.threads_why = threads_why
         self._saved: dict[str, Any] = {}
 
     def __enter__(self) -> TorchFlags:
@@ -98,17 +107,17 @@ class RunDevice:
 
 
 def run_device(cfg: Any, model: nn.Module) -> RunDevice:
-    """``cfg``'s device; AMP and channels-last on by default with a GPU; on a CPU, networks
-    under a million parameters get 1 thread unless ``cfg.threads`` says otherwise (a LeNet-5
-    step is too small to split: see :class:`convzoo.train.TrainConfig`)."""
+    """``cfg``'s device; AMP and channels-last on by default with a GPU; on a CPU, the thread
+    count of :func:`convzoo.threads.choose_threads` (``cfg.threads``, the environment, 1 for a
+    network under a million parameters, else the cores that other work leaves free)."""
     device = resolve_device(cfg.device)
     on_gpu = device.type == "cuda"
-    threads = cfg.threads
-    if device.type == "cpu" and threads is None and count_parameters(model) < 1e6:
-        threads = 1
+    threads, why = cfg.threads, ""
+    if device.type == "cpu":
+        threads, why = choose_threads(cfg.threads, params=count_parameters(model))
     return RunDevice(
         device,
         amp=on_gpu if cfg.amp is None else bool(cfg.amp and on_gpu),
         channels_last=on_gpu if cfg.channels_last is None else bool(cfg.channels_last),
-        flags=TorchFlags(device, threads=threads, deterministic=cfg.deterministic),
+        flags=TorchFlags(device, threads=threads, deterministic=cfg.deterministic, threads_why=why),
     )
