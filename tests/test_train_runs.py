@@ -15,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from convzoo.cli import main
+from convzoo.cli import build_parser, main
+from convzoo.cli.cmd_train import config_from_args
 from convzoo.train import TrainConfig
 from convzoo.train.config import OPTIMIZERS, SCHEDULES
 
@@ -214,6 +215,18 @@ def test_fashion_mnist_recipe_is_applied_unless_overridden():
     assert all(getattr(cfg, k) == v for k, v in RECIPES["fashion-mnist"].items())
     assert TrainConfig.for_data("fashion-mnist", epochs=3).epochs == 3
     assert TrainConfig.for_data("digits") == TrainConfig()
+
+
+def test_a_switch_a_recipe_turns_off_can_be_turned_back_on():
+    parser = build_parser("train")
+    base = TrainConfig.for_data("fashion-mnist")
+    assert base.augment is False  # the recipe's choice
+    on = parser.parse_args(["train", "lenet5", "--data", "fashion-mnist", "--augment"])
+    assert config_from_args(on, base).augment is True
+    off = parser.parse_args(["train", "lenet5", "--no-augment"])
+    assert config_from_args(off, TrainConfig()).augment is False
+    unsaid = parser.parse_args(["train", "lenet5", "--data", "fashion-mnist"])
+    assert config_from_args(unsaid, base).augment is False
 
 
 def test_a_run_that_fails_in_its_first_epoch_leaves_no_folder(tmp_path, capsys, monkeypatch):

@@ -92,9 +92,13 @@ def add_training_options(p: argparse.ArgumentParser, defaults: TrainConfig | Non
         default = getattr(d, f.name)
         note = "" if defaults is not None else _recipe_note(f.name)
         kind = _scalar_type(hints[f.name])
-        if hints[f.name] == bool | None:
+        # A switch that a recipe turns the other way needs both spellings (the Fashion-MNIST
+        # recipe turns augmentation off; --augment turns it back on).
+        recipe_sets_it = any(f.name in r for r in RECIPES.values())
+        if hints[f.name] == bool | None or (kind is bool and recipe_sets_it):
+            shown = _shown(default) if isinstance(default, bool) else default
             g.add_argument(
-                flag, action=argparse.BooleanOptionalAction, help=_help(meta, default, note)
+                flag, action=argparse.BooleanOptionalAction, help=_help(meta, shown, note)
             )
         elif kind is bool:
             name = flag if default is False else "--no-" + f.name.replace("_", "-")
