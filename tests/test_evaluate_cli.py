@@ -17,6 +17,7 @@ from convzoo.course import most_confused
 from convzoo.course.figures import confusion_figure
 from convzoo.data import build_datasets
 from convzoo.train import find_checkpoint
+from test_data_folders import make_classes, truncated_jpeg
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +185,21 @@ def test_most_confused_orders_by_count():
         ("b", "c", 1),
     ]
     assert most_confused(cm, ["a", "b", "c"], min_count=3) == [("b", "a", 7)]
+
+
+def test_an_undecodable_image_is_reported_and_the_rest_evaluated(tmp_path, capsys):
+    root = tmp_path / "pets"
+    make_classes(root / "train")
+    make_classes(root / "val", n=3)
+    run = tmp_path / "run"
+    args = ["train", "lenet5", "--data", str(root), "--epochs", "1", "--batch-size", "4"]
+    assert main([*args, "--out", str(run), "--quiet"]) == 0
+    bad = root / "val" / "ants" / "broken.jpg"
+    bad.write_bytes(truncated_jpeg())
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--quiet", "--out", str(tmp_path / "eval")]) == 0
+    err = capsys.readouterr().err
+    assert "1 image(s) could not be decoded" in err and str(bad) in err and "truncated" in err
+    report = json.loads((tmp_path / "eval" / "eval-pets.json").read_text())
+    assert list(report["undecodable"]) == [str(bad)]
+    assert report["count"] == 7  # the 6 good images and the stand-in for the broken one

@@ -22,7 +22,7 @@ from convzoo.course import (
     plot_top_losses,
     top_losses,
 )
-from convzoo.data import build_datasets
+from convzoo.data import build_datasets, decode_failures
 from convzoo.errors import ConvzooError
 from convzoo.io import write_json
 from convzoo.optimize import fast_copy
@@ -217,6 +217,18 @@ def run(args: argparse.Namespace) -> int:
         "most_confused": [{"true": a, "predicted": b, "count": n} for a, b, n in confused],
         "versions": versions(),
     }
+    failures = decode_failures(data)
+    if failures:
+        # Each undecodable file's place was taken by the next readable image of its class (the
+        # dataset's rule, which keeps labels right): say so beside the numbers.
+        report["undecodable"] = failures
+        shown = "; ".join(f"{path} ({why})" for path, why in list(failures.items())[:5])
+        more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
+        print(
+            f"convzoo evaluate: {len(failures)} image(s) could not be decoded, each replaced by "
+            f"the next readable image of its class: {shown}{more}",
+            file=sys.stderr,
+        )
     written = [out / f"{stem}.json", out / f"{stem}-confusion.png"]
     plot_confusion_matrix(
         result.confusion,
