@@ -245,22 +245,6 @@ def can_cache_features(model: nn.Module, spec: FinetuneSpec, bundle: Any) -> boo
     )
 
 
-def _check_class_folders(data: Any, bundle: Any) -> None:
-    """A class folder with no images would give a class the network never sees: refuse it."""
-    samples = getattr(bundle.train, "samples", None)
-    if samples is None:
-        return
-    counts = [0] * len(bundle.classes)
-    for _, label in samples:
-        counts[label] += 1
-    empty = [c for c, n in zip(bundle.classes, counts, strict=True) if n == 0]
-    if empty:
-        raise ConvzooError(
-            f"{data}: class folder(s) with no readable training images: {', '.join(empty)}. "
-            f"Put images in them or remove them; nothing was written."
-        )
-
-
 def prepare(
     model_name: str,
     data: Any,
@@ -278,11 +262,8 @@ def prepare(
     spec.validate(cfg.epochs)
     cfg.validate()
     card, kwargs = card_and_builder_kwargs(model_name, model_kwargs)
-    if isinstance(data, DataBundle):
-        bundle = data
-    else:
-        bundle = build_data(cfg, card, data)
-        _check_class_folders(data, bundle)
+    # build_data refuses a class folder without images (the data layer's rule for every command).
+    bundle = data if isinstance(data, DataBundle) else build_data(cfg, card, data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", WeightsWarning)
         model = create_model(
