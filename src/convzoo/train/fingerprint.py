@@ -16,7 +16,7 @@ from typing import Any
 
 from torch.utils.data import Dataset, Subset
 
-import convzoo.data as convzoo_data
+from convzoo.data import fingerprint_changes
 from convzoo.errors import ConvzooError
 
 ALLOW_FLAG = "--allow-data-change"
@@ -66,8 +66,6 @@ def data_fingerprint(
         samples = _samples(ds)
         if samples is not None:
             fp[f"{split}_files"] = files_digest(samples)
-    if extra is not None:
-        fp["bundle"] = extra
     return fp
 
 
@@ -76,11 +74,9 @@ def data_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     changes = []
     if "bundle" in saved and "bundle" in now:
         # convzoo.data says in words what differs between two of its fingerprints.
-        describe = getattr(convzoo_data, "fingerprint_changes", None)
-        if describe is not None:
-            changes += describe(saved["bundle"], now["bundle"])
-            saved = {k: v for k, v in saved.items() if k != "bundle"}
-            now = {k: v for k, v in now.items() if k != "bundle"}
+        changes += fingerprint_changes(saved["bundle"], now["bundle"])
+        saved = {k: v for k, v in saved.items() if k != "bundle"}
+        now = {k: v for k, v in now.items() if k != "bundle"}
     for key in sorted(set(saved) | set(now)):
         a, b = saved.get(key), now.get(key)
         if a == b:
