@@ -21,6 +21,7 @@ from convzoo.cli.cmd_train import (
 )
 from convzoo.errors import ConvzooError
 from convzoo.train import (
+    Checkpoint,
     TrainConfig,
     find_checkpoint,
     init_distributed,
@@ -114,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path | None = None
     try:
         resume_from = None
+        ckpt: Checkpoint | None = None
         if args.resume:
             ckpt = find_checkpoint(args.resume, prefer="last")
             run_dir = run_dir_of(ckpt.path)
@@ -157,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
             cfg,
             model_kwargs=cfg.model_kwargs,
             quiet=args.quiet or not info.is_main,
+            resume=ckpt,  # a resumed run's weights are the checkpoint's, never fetched again
         )
         if resume_from is None and info.is_main:
             out = prepare_run_dir(
