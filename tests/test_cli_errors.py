@@ -29,7 +29,6 @@ import pytest
 import torch
 
 import convzoo.cli.cmd_list as cmd_list
-import convzoo.cli.cmd_summary as cmd_summary
 from convzoo.cli import (
     available_commands,
     build_parser,
@@ -53,13 +52,6 @@ DROP_ROOT_OVERRIDE = [
     "--bounding-set=-dac_override,-dac_read_search",
     "--inh-caps=-dac_override,-dac_read_search",
 ]
-# cmd_summary still writes with its own mkstemp (the inspect helpers move it to convzoo.io),
-# which leaves its temporary file behind when the write fails.
-SUMMARY_OWN_WRITER = pytest.mark.xfail(
-    "tempfile.mkstemp" in Path(cmd_summary.__file__).read_text(),
-    reason="cmd_summary's own mkstemp leaves its temp file; convzoo.io.atomic_write removes it",
-    strict=True,
-)
 
 
 def convzoo(*argv: str, prefix: list[str] | None = None, preexec_fn=None, cwd=None):
@@ -186,7 +178,6 @@ def test_summary_onto_a_folder_is_one_line(tmp_path, capsys):
     assert "table.txt" in summary_in_process(capsys, tmp_path / "table.txt")
 
 
-@SUMMARY_OWN_WRITER
 def test_summary_onto_a_folder_leaves_no_temp_file(tmp_path, capsys):
     (tmp_path / "table.txt").mkdir()
     summary_in_process(capsys, tmp_path / "table.txt")
@@ -213,14 +204,12 @@ def test_summary_on_a_full_disk_is_one_line(full_disk, capsys):
     assert not (full_disk / "t.txt").exists()
 
 
-@SUMMARY_OWN_WRITER
 def test_summary_on_a_full_disk_leaves_no_temp_file(full_disk, capsys):
     summary_in_process(capsys, full_disk / "t.txt")
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
 
 
 @pytest.mark.slow
-@SUMMARY_OWN_WRITER
 def test_summary_past_the_file_size_limit(tmp_path):
     result = convzoo(
         "summary", "lenet5", "-o", str(tmp_path / "t.txt"), preexec_fn=file_size_limit(512)
@@ -230,17 +219,24 @@ def test_summary_past_the_file_size_limit(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="train's checkpoint save (train/, not the boundary's) writes state.pt by path, so "
-    "torch hides the ENOSPC in an iostream error, and leaves .last.tmp-PID behind",
-    strict=False,
-)
-def test_train_on_a_full_disk(tmp_path):
+@pytest.mark.parametrize("out_exists", [False, True], ids=["new-out", "empty-out"])
+def test_train_on_a_full_disk(tmp_path, out_exists):
+    """The first checkpoint does not fit: one line, no ``.last.tmp-PID``, and the run that saved
+    nothing leaves nothing that blocks the same ``--out`` once there is room."""
     mount = tmp_path / "disk"
     with small_tmpfs(mount, "300k"):  # room for config.json and metrics, not a checkpoint
-        result = convzoo("train", "lenet5", "--epochs", "1", "--out", str(mount / "run"))
+        out = mount / "run"
+        if out_exists:
+            out.mkdir()
+        result = convzoo("train", "lenet5", "--epochs", "1", "--out", str(out))
         assert_one_line_error(result, "train", "No space left")
         assert leftovers(mount) == []
+        assert [p.name for p in mount.rglob("*")] == (["run"] if out_exists else [])
+        grown = subprocess.run(["mount", "-o", "remount,size=4m", str(mount)], capture_output=True)
+        assert grown.returncode == 0, grown.stderr
+        again = convzoo("train", "lenet5", "--epochs", "1", "--out", str(out), "--quiet")
+        assert again.returncode == 0, again.stderr
+        assert (out / "last" / "meta.json").is_file()
 
 
 @pytest.mark.slow

@@ -113,6 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     info = init_distributed(args.device or "auto")
     out: Path | None = None
+    failed = True  # until the run returns: an error removes a run that saved nothing
     try:
         resume_from = None
         ckpt: Checkpoint | None = None
@@ -192,8 +193,9 @@ def run(args: argparse.Namespace) -> int:
         if info.is_main:
             best = f". Predict with: convzoo predict {Path(str(out)) / 'best'} IMAGE..."
             report(result, cfg.epochs, out, best if result.best_val_acc is not None else "")
+        failed = False
         return 130 if result.status == "interrupted" else 0
     finally:
         if out is not None and not args.resume:
-            discard_run_dir(out)
+            discard_run_dir(out, failed=failed)
         cleanup_distributed()

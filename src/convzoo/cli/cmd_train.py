@@ -213,6 +213,7 @@ def report(result: FitResult, epochs: int, out: Path | None, extra: str = "") ->
 def run(args: argparse.Namespace) -> int:
     info = init_distributed(args.device or "auto")
     out: Path | None = None
+    failed = True  # until the run returns: an error removes a run that saved nothing
     try:
         resume_from = None
         if args.resume:
@@ -263,8 +264,9 @@ def run(args: argparse.Namespace) -> int:
         )
         if info.is_main:
             report(result, cfg.epochs, out)
+        failed = False
         return 130 if result.status == "interrupted" else 0
     finally:
         if out is not None and not args.resume:
-            discard_run_dir(out)  # the lock; and the folder too if a failed start left it empty
+            discard_run_dir(out, failed=failed)  # the lock; a failed start's files
         cleanup_distributed()
