@@ -400,6 +400,54 @@ def test_bad_shared_flags_are_refused_in_one_line(capsys, argv, words):
         assert word in err
 
 
+# The shared flags and a value each must refuse; every command that has the flag is tried.
+BAD_SHARED_VALUES = {
+    "--device": ("bogus", "is not a device"),
+    "--epochs": ("0", "at least 1"),
+    "--batch-size": ("-1", "at least 1"),
+    "--threads": ("0", "at least 1"),
+    "--workers": ("-1", "at least 0"),
+    "--input-size": ("0", "at least 1"),
+}
+
+
+def _commands_with_shared_flags() -> list[tuple[str, str]]:
+    parser = build_parser()  # every command registers its options
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [
+        (command, flag)
+        for command, p in sub.choices.items()
+        for flag in BAD_SHARED_VALUES
+        if flag in p._option_string_actions
+    ]
+
+
+COMMAND_FLAGS = _commands_with_shared_flags()
+
+
+def test_the_shared_flags_are_where_expected():
+    """The parametrized test below is not vacuous: these commands have these flags."""
+    have = set(COMMAND_FLAGS)
+    for command in ("train", "finetune", "evaluate", "predict", "lr-find", "bench"):
+        assert (command, "--device") in have, command
+    for command in ("train", "finetune", "evaluate", "predict", "lr-find", "export", "summary"):
+        assert (command, "--batch-size") in have, command
+    assert {("train", "--epochs"), ("finetune", "--epochs"), ("bench", "--threads")} <= have
+    assert len(have) >= 25
+
+
+@pytest.mark.parametrize("command, flag", COMMAND_FLAGS, ids=lambda v: v)
+def test_a_bad_shared_flag_is_one_argparse_line_in_every_command(command, flag, capsys):
+    value, words = BAD_SHARED_VALUES[flag]
+    with pytest.raises(SystemExit) as stop:
+        main([command, flag, value])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"convzoo {command}: error: argument {flag}"), err
+    assert words in err, err
+
+
 def test_a_gpu_this_machine_lacks_is_refused():
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     with pytest.raises(argparse.ArgumentTypeError, match="CUDA device"):

@@ -317,8 +317,9 @@ def test_cli_export_bad_input(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["export", str(tmp_path / "empty")]) == 2
     assert "holds no checkpoint" in capsys.readouterr().err
-    assert main(["export", "lenet5", "--batch-size", "0"]) == 2
-    assert "at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it, in one line
+        main(["export", "lenet5", "--batch-size", "0"])
+    assert stop.value.code == 2 and "at least 1" in capsys.readouterr().err
 
 
 def test_missing_onnx_packages_is_one_clear_message(monkeypatch, tmp_path):

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from convzoo.cli._args import positive_int
 from convzoo.cli.cmd_train import (
     _model_arg,
     add_training_options,
@@ -70,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--head-epochs",
-        type=int,
+        type=positive_int,
         help=f"staged: epochs of the head alone (default: {SPEC_DEFAULTS.head_epochs}); "
         "e.g. --head-epochs 2",
     )
@@ -82,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--groups",
-        type=int,
+        type=positive_int,
         help=f"staged: backbone blocks with their own lr (default: {SPEC_DEFAULTS.groups}); "
         "e.g. --groups 4",
     )

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from convzoo.cli._args import device, positive_int
 from convzoo.predict import iter_predictions, load_predictor
 
 
@@ -23,9 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--weights", help="weight entry, file or URL for a model name (default: its first entry)"
     )
     p.add_argument("--model", help="the network, for a checkpoint that does not name it")
-    p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
-    p.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    p.add_argument(
+        "--topk", type=positive_int, default=5, help="classes shown per image (default 5)"
+    )
+    p.add_argument(
+        "--batch-size", type=positive_int, default=16, help="images per batch (default 16)"
+    )
+    p.add_argument("--device", type=device, default="cpu", help="cpu (default), cuda, cuda:1, ...")
     p.add_argument(
         "--no-invert",
         action="store_true",

@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from convzoo.cli._args import device_or_auto, non_negative_int, positive_int, threads
 from convzoo.errors import ConvzooError
 from convzoo.registry import create_model, model_card
 from convzoo.train import (
@@ -45,6 +46,21 @@ def _model_arg(text: str) -> tuple[str, Any]:
         return key, json.loads(value.lower() if value.lower() in ("true", "false") else value)
     except json.JSONDecodeError:
         return key, value
+
+
+# Options whose values argparse checks with the CLI's shared types (one line, exit 2, before
+# anything runs); the others get their field's type, and TrainConfig.validate checks the rest.
+ARG_TYPES: dict[str, Any] = {
+    "epochs": positive_int,
+    "batch_size": positive_int,
+    "step_size": positive_int,
+    "plateau_patience": positive_int,
+    "early_stop": positive_int,
+    "input_size": positive_int,
+    "workers": non_negative_int,
+    "threads": threads,
+    "device": device_or_auto,
+}
 
 
 def _scalar_type(hint: Any) -> Any:
@@ -108,7 +124,7 @@ def add_training_options(p: argparse.ArgumentParser, defaults: TrainConfig | Non
         else:
             g.add_argument(
                 flag,
-                type=kind,
+                type=ARG_TYPES.get(f.name, kind),
                 choices=meta.get("choices"),
                 metavar=None if meta.get("choices") else f.name.upper(),
                 help=_help(meta, default, note),
