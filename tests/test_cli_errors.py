@@ -239,6 +239,87 @@ def test_train_on_a_full_disk(tmp_path, out_exists):
         assert (out / "last" / "meta.json").is_file()
 
 
+def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(full_disk, capsys):
+    code = main(["export", "lenet5", "--format", "onnx", "--out", str(full_disk / "m.onnx")])
+    err = capsys.readouterr().err
+    assert code == 2 and "No space left" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_a_download_onto_a_full_disk_is_one_line_and_leaves_nothing(
+    full_disk, hostile_server, monkeypatch, tmp_path, capsys
+):
+    """The weights cache (CONVZOO_HOME) on a full disk: a 200 KB download fails in one line, and
+    neither the file nor torch hub's ``.partial`` is left in the cache."""
+    from PIL import Image
+
+    hostile_server.default = b"\0" * 200_000
+    monkeypatch.setenv("CONVZOO_HOME", str(full_disk / "home"))
+    monkeypatch.delenv("CONVZOO_OFFLINE", raising=False)
+    img = tmp_path / "x.png"
+    Image.new("L", (32, 32)).save(img)
+    code = main(["predict", "lenet5", str(img), "--weights", hostile_server.url("/w.pth")])
+    err = capsys.readouterr().err
+    assert hostile_server.requests, "the download was tried"
+    # Above it, only the download's progress bar (carriage returns, not lines of their own).
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert "No space left" in err.splitlines()[-1], err
+    cached = [p.name for p in (full_disk / "home").rglob("*") if p.is_file()]
+    assert [n for n in cached if not n.endswith(".lock")] == [], cached
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small") / "run"
+    assert main(["train", "lenet5", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    "command, damage",
+    [
+        (command, damage)
+        for command in ("train-resume", "evaluate", "export", "predict")
+        for damage in ("meta-not-json", "weights-truncated", "state-truncated")
+        if damage != "state-truncated" or command == "train-resume"  # only a resume reads it
+    ],
+)
+def test_a_damaged_checkpoint_is_one_line_in_every_command(
+    small_run, tmp_path, capsys, damage, command
+):
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    for family in ("best", "last"):
+        ck = run / family
+        if damage == "state-truncated":
+            if (ck / "state.pt").is_file():
+                data = (ck / "state.pt").read_bytes()
+                (ck / "state.pt").write_bytes(data[: len(data) // 3])
+        elif damage == "meta-not-json":
+            (ck / "meta.json").write_text('{"model": {"name": "lenet5"')
+        else:
+            data = (ck / "weights.safetensors").read_bytes()
+            (ck / "weights.safetensors").write_bytes(data[: len(data) // 3])
+    img = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("L", (32, 32)).save(img)
+    argv = {
+        "train-resume": ["train", "--resume", str(run), "--epochs", "2", "--quiet"],
+        "evaluate": ["evaluate", str(run), "--out", str(tmp_path / "ev"), "--quiet"],
+        "export": ["export", str(run), "--out", str(tmp_path / "m.onnx")],
+        "predict": ["predict", str(run), str(img)],
+    }[command]
+    before = sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert err.count("\n") == 1, err
+    assert any(w in err for w in ("meta.json", "weights.safetensors", "state.pt")), err
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*")) == before  # nothing written
+    assert not (tmp_path / "m.onnx").exists()
+
+
 @pytest.mark.slow
 def test_a_closed_stdout_pipe_ends_quietly():
     read_end, write_end = os.pipe()
