@@ -164,6 +164,36 @@ def test_train_into_a_folder_without_write_permission(read_only_folder):
     assert list(read_only_folder.iterdir()) == []
 
 
+@pytest.fixture
+def immutable_folder(tmp_path):
+    """A folder with the immutable flag (``chattr +i``): even root gets EPERM inside it."""
+    folder = tmp_path / "immutable"
+    folder.mkdir()
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr (e2fsprogs) is needed")
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot set the immutable flag here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("command", ["summary", "train", "export"])
+def test_an_immutable_folder_is_one_line_and_nothing_is_written(immutable_folder, capsys, command):
+    target = immutable_folder / "out"
+    argv = {
+        "summary": ["summary", "lenet5", "-o", str(target)],
+        "train": ["train", "lenet5", "--epochs", "1", "--out", str(target), "--quiet"],
+        "export": ["export", "lenet5", "--out", str(target) + ".onnx"],
+    }[command]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Operation not permitted" in err, err
+    assert list(immutable_folder.iterdir()) == []
+
+
 def summary_in_process(capsys, output: Path) -> str:
     """`convzoo summary lenet5 -o OUTPUT` run by ``main``: the fault is real, the process ours."""
     code = main(["summary", "lenet5", "-o", str(output)])
