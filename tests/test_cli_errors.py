@@ -350,6 +350,55 @@ def test_a_damaged_checkpoint_is_one_line_in_every_command(
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.parametrize("command", ["train", "export", "lr-find", "finetune"])
+def test_an_absurd_input_size_is_refused_with_the_figure(tmp_path, capsys, command, monkeypatch):
+    """--input-size 100000: one line with the memory a step needs and the memory there is,
+    before anything is allocated or written (before: the allocator's traceback)."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    argv = {
+        "train": ["train", "lenet5", "--epochs", "1", "--out", str(out)],
+        "export": ["export", "lenet5", "--out", str(out) + ".onnx"],
+        "lr-find": ["lr-find", "lenet5", "--out", str(out)],
+        "finetune": [
+            "finetune",
+            "lenet5",
+            "--weights",
+            "none",
+            "--data",
+            "digits",
+            "--out",
+            str(out),
+        ],
+    }[command]
+    code = main([*argv, "--input-size", "100000"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "--input-size 100000 is too large" in err and "needs at least" in err, err
+    assert ("TB" in err or "GB" in err) and "available" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_memory_estimate_counts_the_input_and_the_weights():
+    """The estimate is a lower bound made of parts computed independently here: the input batch
+    (N x C x H x W float32) and the weights (4 bytes a parameter); training adds at least the
+    gradients and momentum of the weights. A size that fits is never refused."""
+    from convzoo import create_model
+    from convzoo.inspect.memory import check_fits_in_memory, memory_needed
+
+    params = sum(p.numel() for p in create_model("lenet5").parameters())
+    for side, batch in ((32, 1), (64, 8), (500, 2)):
+        forward = memory_needed("lenet5", side, batch, training=False)
+        step = memory_needed("lenet5", side, batch, training=True)
+        assert forward > 4 * batch * side * side + 4 * params
+        assert step >= forward + 2 * 4 * params
+    need = memory_needed("lenet5", 500, 2, training=True)
+    check_fits_in_memory("lenet5", 500, 2, training=True, available=need)  # fits: no error
+    with pytest.raises(ConvzooError, match="too large"):
+        check_fits_in_memory("lenet5", 500, 2, training=True, available=need - 1)
+    check_fits_in_memory("lenet5", None, 2, training=True, available=0)  # the card's size
+
+
 @pytest.mark.slow
 def test_a_closed_stdout_pipe_ends_quietly():
     read_end, write_end = os.pipe()

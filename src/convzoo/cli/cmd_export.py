@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -21,6 +22,7 @@ from convzoo.export import (
     export,
     load_for_export,
 )
+from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.optimize import MIN_OPSET
 
 
@@ -110,6 +112,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConvzooError("--opset applies to --format onnx only")
     loaded = load_for_export(args.source, args.weights)
     model = loaded.model
+    card: Any = model.card
+    check_fits_in_memory(  # an absurd --input-size: one line with the figure, not the allocator's
+        loaded.name,
+        args.input_size,
+        args.batch_size,
+        training=False,
+        model_kwargs={"num_classes": card.num_classes, "in_chans": card.in_chans},
+    )
     x = default_input(model, args.batch_size, args.input_size)
     out = Path(args.out) if args.out else Path(f"{loaded.name}{SUFFIXES[args.format]}")
     kwargs: dict = {"verify": not args.no_verify}

@@ -21,6 +21,7 @@ from convzoo.cli.cmd_train import (
     run_dir_of,
 )
 from convzoo.errors import ConvzooError
+from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.train import (
     Checkpoint,
     TrainConfig,
@@ -152,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
             )
             cfg = config_from_args(args, base).replace(model=args.model)
         resolve_device(cfg.device)  # a bad --device fails before a run folder exists
+        # An absurd --input-size is refused with the figure, before anything is allocated.
+        check_fits_in_memory(
+            cfg.model, cfg.input_size, cfg.batch_size, training=True, model_kwargs=cfg.model_kwargs
+        )
         seed_everything(cfg.seed)
         # Data, weights and mode are checked here, before a run folder exists.
         model, bundle, groups = prepare(

@@ -17,6 +17,7 @@ from convzoo.cli._args import (
 )
 from convzoo.course import lr_find, plot_lr_find
 from convzoo.course.lr_find import METHODS
+from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.io import write_json
 from convzoo.registry import create_model, model_card
 from convzoo.train.config import (
@@ -113,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads=args.threads,
     ).validate()
+    check_fits_in_memory(
+        cfg.model, cfg.input_size, cfg.batch_size, training=True, model_kwargs=cfg.model_kwargs
+    )
     seed_everything(cfg.seed)
     card, kwargs = card_and_builder_kwargs(cfg.model, cfg.model_kwargs)
     data = build_data(cfg, card)

@@ -18,6 +18,7 @@ from typing import Any
 
 from convzoo.cli._args import device_or_auto, non_negative_int, positive_int, threads
 from convzoo.errors import ConvzooError
+from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.registry import create_model, model_card
 from convzoo.train import (
     TrainConfig,
@@ -259,6 +260,10 @@ def run(args: argparse.Namespace) -> int:
             )
             cfg = config_from_args(args, base).validate()
         resolve_device(cfg.device)  # a bad --device fails before a run folder exists
+        # An absurd --input-size is refused with the figure, before anything is allocated.
+        check_fits_in_memory(
+            cfg.model, cfg.input_size, cfg.batch_size, training=True, model_kwargs=cfg.model_kwargs
+        )
         seed_everything(cfg.seed)
         model, data = build_model_and_data(cfg)
         if not args.resume and info.is_main:
