@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from convzoo.errors import ConvzooError
+from convzoo.inspect import summarize
 
 
 def available_memory() -> int | None:
@@ -41,8 +42,6 @@ def memory_needed(
     model_kwargs: dict[str, Any] | None = None,
 ) -> int:
     """Bytes one step of ``name`` at ``input_size`` x ``input_size`` needs at least (float32)."""
-    from convzoo.inspect import summarize
-
     kwargs = dict(model_kwargs or {})
     totals = summarize(name, input_size, batch_size, **kwargs).totals
     if training:  # outputs kept and their gradients; weights, gradients and momentum
