@@ -29,7 +29,6 @@ import pytest
 import torch
 
 import convzoo.cli.cmd_list as cmd_list
-import convzoo.cli.cmd_summary as cmd_summary
 from convzoo.cli import (
     available_commands,
     build_parser,
@@ -53,13 +52,6 @@ DROP_ROOT_OVERRIDE = [
     "--bounding-set=-dac_override,-dac_read_search",
     "--inh-caps=-dac_override,-dac_read_search",
 ]
-# cmd_summary still writes with its own mkstemp (the inspect helpers move it to convzoo.io),
-# which leaves its temporary file behind when the write fails.
-SUMMARY_OWN_WRITER = pytest.mark.xfail(
-    "tempfile.mkstemp" in Path(cmd_summary.__file__).read_text(),
-    reason="cmd_summary's own mkstemp leaves its temp file; convzoo.io.atomic_write removes it",
-    strict=True,
-)
 
 
 def convzoo(*argv: str, prefix: list[str] | None = None, preexec_fn=None, cwd=None):
@@ -172,6 +164,36 @@ def test_train_into_a_folder_without_write_permission(read_only_folder):
     assert list(read_only_folder.iterdir()) == []
 
 
+@pytest.fixture
+def immutable_folder(tmp_path):
+    """A folder with the immutable flag (``chattr +i``): even root gets EPERM inside it."""
+    folder = tmp_path / "immutable"
+    folder.mkdir()
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr (e2fsprogs) is needed")
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot set the immutable flag here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("command", ["summary", "train", "export"])
+def test_an_immutable_folder_is_one_line_and_nothing_is_written(immutable_folder, capsys, command):
+    target = immutable_folder / "out"
+    argv = {
+        "summary": ["summary", "lenet5", "-o", str(target)],
+        "train": ["train", "lenet5", "--epochs", "1", "--out", str(target), "--quiet"],
+        "export": ["export", "lenet5", "--out", str(target) + ".onnx"],
+    }[command]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Operation not permitted" in err, err
+    assert list(immutable_folder.iterdir()) == []
+
+
 def summary_in_process(capsys, output: Path) -> str:
     """`convzoo summary lenet5 -o OUTPUT` run by ``main``: the fault is real, the process ours."""
     code = main(["summary", "lenet5", "-o", str(output)])
@@ -186,7 +208,6 @@ def test_summary_onto_a_folder_is_one_line(tmp_path, capsys):
     assert "table.txt" in summary_in_process(capsys, tmp_path / "table.txt")
 
 
-@SUMMARY_OWN_WRITER
 def test_summary_onto_a_folder_leaves_no_temp_file(tmp_path, capsys):
     (tmp_path / "table.txt").mkdir()
     summary_in_process(capsys, tmp_path / "table.txt")
@@ -213,14 +234,12 @@ def test_summary_on_a_full_disk_is_one_line(full_disk, capsys):
     assert not (full_disk / "t.txt").exists()
 
 
-@SUMMARY_OWN_WRITER
 def test_summary_on_a_full_disk_leaves_no_temp_file(full_disk, capsys):
     summary_in_process(capsys, full_disk / "t.txt")
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
 
 
 @pytest.mark.slow
-@SUMMARY_OWN_WRITER
 def test_summary_past_the_file_size_limit(tmp_path):
     result = convzoo(
         "summary", "lenet5", "-o", str(tmp_path / "t.txt"), preexec_fn=file_size_limit(512)
@@ -230,17 +249,154 @@ def test_summary_past_the_file_size_limit(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="train's checkpoint save (train/, not the boundary's) writes state.pt by path, so "
-    "torch hides the ENOSPC in an iostream error, and leaves .last.tmp-PID behind",
-    strict=False,
-)
-def test_train_on_a_full_disk(tmp_path):
+@pytest.mark.parametrize("out_exists", [False, True], ids=["new-out", "empty-out"])
+def test_train_on_a_full_disk(tmp_path, out_exists):
+    """The first checkpoint does not fit: one line, no ``.last.tmp-PID``, and the run that saved
+    nothing leaves nothing that blocks the same ``--out`` once there is room."""
     mount = tmp_path / "disk"
     with small_tmpfs(mount, "300k"):  # room for config.json and metrics, not a checkpoint
-        result = convzoo("train", "lenet5", "--epochs", "1", "--out", str(mount / "run"))
+        out = mount / "run"
+        if out_exists:
+            out.mkdir()
+        result = convzoo("train", "lenet5", "--epochs", "1", "--out", str(out))
         assert_one_line_error(result, "train", "No space left")
         assert leftovers(mount) == []
+        assert [p.name for p in mount.rglob("*")] == (["run"] if out_exists else [])
+        grown = subprocess.run(["mount", "-o", "remount,size=4m", str(mount)], capture_output=True)
+        assert grown.returncode == 0, grown.stderr
+        again = convzoo("train", "lenet5", "--epochs", "1", "--out", str(out), "--quiet")
+        assert again.returncode == 0, again.stderr
+        assert (out / "last" / "meta.json").is_file()
+
+
+def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(full_disk, capsys):
+    code = main(["export", "lenet5", "--format", "onnx", "--out", str(full_disk / "m.onnx")])
+    err = capsys.readouterr().err
+    assert code == 2 and "No space left" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_a_download_onto_a_full_disk_is_one_line_and_leaves_nothing(
+    full_disk, hostile_server, monkeypatch, tmp_path, capsys
+):
+    """The weights cache (CONVZOO_HOME) on a full disk: a 200 KB download fails in one line, and
+    neither the file nor torch hub's ``.partial`` is left in the cache."""
+    from PIL import Image
+
+    hostile_server.default = b"\0" * 200_000
+    monkeypatch.setenv("CONVZOO_HOME", str(full_disk / "home"))
+    monkeypatch.delenv("CONVZOO_OFFLINE", raising=False)
+    img = tmp_path / "x.png"
+    Image.new("L", (32, 32)).save(img)
+    code = main(["predict", "lenet5", str(img), "--weights", hostile_server.url("/w.pth")])
+    err = capsys.readouterr().err
+    assert hostile_server.requests, "the download was tried"
+    # Above it, only the download's progress bar (carriage returns, not lines of their own).
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert "No space left" in err.splitlines()[-1], err
+    cached = [p.name for p in (full_disk / "home").rglob("*") if p.is_file()]
+    assert [n for n in cached if not n.endswith(".lock")] == [], cached
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small") / "run"
+    assert main(["train", "lenet5", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    "command, damage",
+    [
+        (command, damage)
+        for command in ("train-resume", "evaluate", "export", "predict")
+        for damage in ("meta-not-json", "weights-truncated", "state-truncated")
+        if damage != "state-truncated" or command == "train-resume"  # only a resume reads it
+    ],
+)
+def test_a_damaged_checkpoint_is_one_line_in_every_command(
+    small_run, tmp_path, capsys, damage, command
+):
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    for family in ("best", "last"):
+        ck = run / family
+        if damage == "state-truncated":
+            if (ck / "state.pt").is_file():
+                data = (ck / "state.pt").read_bytes()
+                (ck / "state.pt").write_bytes(data[: len(data) // 3])
+        elif damage == "meta-not-json":
+            (ck / "meta.json").write_text('{"model": {"name": "lenet5"')
+        else:
+            data = (ck / "weights.safetensors").read_bytes()
+            (ck / "weights.safetensors").write_bytes(data[: len(data) // 3])
+    img = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("L", (32, 32)).save(img)
+    argv = {
+        "train-resume": ["train", "--resume", str(run), "--epochs", "2", "--quiet"],
+        "evaluate": ["evaluate", str(run), "--out", str(tmp_path / "ev"), "--quiet"],
+        "export": ["export", str(run), "--out", str(tmp_path / "m.onnx")],
+        "predict": ["predict", str(run), str(img)],
+    }[command]
+    before = sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert err.count("\n") == 1, err
+    assert any(w in err for w in ("meta.json", "weights.safetensors", "state.pt")), err
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*")) == before  # nothing written
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "export", "lr-find", "finetune"])
+def test_an_absurd_input_size_is_refused_with_the_figure(tmp_path, capsys, command, monkeypatch):
+    """--input-size 100000: one line with the memory a step needs and the memory there is,
+    before anything is allocated or written (before: the allocator's traceback)."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    argv = {
+        "train": ["train", "lenet5", "--epochs", "1", "--out", str(out)],
+        "export": ["export", "lenet5", "--out", str(out) + ".onnx"],
+        "lr-find": ["lr-find", "lenet5", "--out", str(out)],
+        "finetune": [
+            "finetune",
+            "lenet5",
+            "--weights",
+            "none",
+            "--data",
+            "digits",
+            "--out",
+            str(out),
+        ],
+    }[command]
+    code = main([*argv, "--input-size", "100000"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "--input-size 100000 is too large" in err and "needs at least" in err, err
+    assert ("TB" in err or "GB" in err) and "available" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_memory_estimate_counts_the_input_and_the_weights():
+    """The estimate is a lower bound made of parts computed independently here: the input batch
+    (N x C x H x W float32) and the weights (4 bytes a parameter); training adds at least the
+    gradients and momentum of the weights. A size that fits is never refused."""
+    from convzoo import create_model
+    from convzoo.inspect.memory import check_fits_in_memory, memory_needed
+
+    params = sum(p.numel() for p in create_model("lenet5").parameters())
+    for side, batch in ((32, 1), (64, 8), (500, 2)):
+        forward = memory_needed("lenet5", side, batch, training=False)
+        step = memory_needed("lenet5", side, batch, training=True)
+        assert forward > 4 * batch * side * side + 4 * params
+        assert step >= forward + 2 * 4 * params
+    need = memory_needed("lenet5", 500, 2, training=True)
+    check_fits_in_memory("lenet5", 500, 2, training=True, available=need)  # fits: no error
+    with pytest.raises(ConvzooError, match="too large"):
+        check_fits_in_memory("lenet5", 500, 2, training=True, available=need - 1)
+    check_fits_in_memory("lenet5", None, 2, training=True, available=0)  # the card's size
 
 
 @pytest.mark.slow
@@ -402,6 +558,54 @@ def test_bad_shared_flags_are_refused_in_one_line(capsys, argv, words):
     assert err.count("\n") == 1 and err.startswith("convzoo demo: error: ")
     for word in words:
         assert word in err
+
+
+# The shared flags and a value each must refuse; every command that has the flag is tried.
+BAD_SHARED_VALUES = {
+    "--device": ("bogus", "is not a device"),
+    "--epochs": ("0", "at least 1"),
+    "--batch-size": ("-1", "at least 1"),
+    "--threads": ("0", "at least 1"),
+    "--workers": ("-1", "at least 0"),
+    "--input-size": ("0", "at least 1"),
+}
+
+
+def _commands_with_shared_flags() -> list[tuple[str, str]]:
+    parser = build_parser()  # every command registers its options
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [
+        (command, flag)
+        for command, p in sub.choices.items()
+        for flag in BAD_SHARED_VALUES
+        if flag in p._option_string_actions
+    ]
+
+
+COMMAND_FLAGS = _commands_with_shared_flags()
+
+
+def test_the_shared_flags_are_where_expected():
+    """The parametrized test below is not vacuous: these commands have these flags."""
+    have = set(COMMAND_FLAGS)
+    for command in ("train", "finetune", "evaluate", "predict", "lr-find", "bench"):
+        assert (command, "--device") in have, command
+    for command in ("train", "finetune", "evaluate", "predict", "lr-find", "export", "summary"):
+        assert (command, "--batch-size") in have, command
+    assert {("train", "--epochs"), ("finetune", "--epochs"), ("bench", "--threads")} <= have
+    assert len(have) >= 25
+
+
+@pytest.mark.parametrize("command, flag", COMMAND_FLAGS, ids=lambda v: v)
+def test_a_bad_shared_flag_is_one_argparse_line_in_every_command(command, flag, capsys):
+    value, words = BAD_SHARED_VALUES[flag]
+    with pytest.raises(SystemExit) as stop:
+        main([command, flag, value])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"convzoo {command}: error: argument {flag}"), err
+    assert words in err, err
 
 
 def test_a_gpu_this_machine_lacks_is_refused():

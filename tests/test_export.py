@@ -20,6 +20,7 @@ from convzoo.export import (
     export_onnx,
     export_torchscript,
     fold_batchnorm,
+    load_for_export,
     load_network,
     onnx_session,
     optimize,
@@ -233,23 +234,63 @@ def test_cli_export_by_name(tmp_path, capsys):
     assert out.is_file()
 
 
-def test_cli_export_from_a_training_checkpoint(tmp_path):
-    from safetensors.torch import save_file
+def test_cli_export_from_a_weights_file_that_names_its_network(tmp_path):
+    """A safetensors file whose header names its network (as save_state_dict writes it)."""
+    from convzoo.weights import save_state_dict
 
     model = convzoo.create_model("lenet5", num_classes=7)
-    run = tmp_path / "run"
-    run.mkdir()
-    save_file(model.state_dict(), str(run / "best.safetensors"))
-    (run / "best.json").write_text(json.dumps({"model": "lenet5", "kwargs": {"num_classes": 7}}))
-    loaded, name = load_network(str(run))
-    assert name == "lenet5" and loaded.num_classes == 7
+    f = save_state_dict(
+        model.state_dict(),
+        tmp_path / "lenet7.safetensors",
+        {"model": {"name": "lenet5", "kwargs": {"num_classes": 7}}, "classes": list("abcdefg")},
+    )
+    loaded = load_for_export(str(f))
+    assert loaded.name == "lenet5" and loaded.model.num_classes == 7
+    assert loaded.categories == list("abcdefg") and loaded.weights == str(f)
     x = torch.randn(1, 1, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(loaded(x), model.eval()(x))
+        torch.testing.assert_close(loaded.model(x), model.eval()(x))
     out = tmp_path / "ckpt.onnx"
-    assert main(["export", str(run), "--out", str(out)]) == 0
+    assert main(["export", str(f), "--out", str(out)]) == 0
     got = onnx_session(out).run(None, {"input": x.numpy()})[0]
     assert got.shape == (1, 7)
+
+
+def test_export_finds_checkpoints_with_the_one_finder(tmp_path, monkeypatch):
+    """A run folder, its checkpoint folder and the files in it all go through
+    convzoo.io.checkpoint.find_checkpoint: best/ before last/, a swap cut short (.last.old)."""
+    import convzoo.export as export_module
+    from convzoo.io import checkpoint as fmt
+    from convzoo.train.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"
+    nets = {}
+    for family, seed in (("last", 1), ("best", 2)):
+        torch.manual_seed(seed)
+        nets[family] = convzoo.create_model("lenet5", num_classes=3)
+        meta = {"model": {"name": "lenet5", "kwargs": {"num_classes": 3}}, "classes": list("xyz")}
+        save_checkpoint(run / family, nets[family], meta)
+    calls = []
+    real = fmt.find_checkpoint
+    monkeypatch.setattr(export_module, "find_checkpoint", lambda *a: calls.append(a) or real(*a))
+    x = torch.randn(2, 1, 32, 32)
+    for given, family in (
+        (run, "best"),
+        (run / "best", "best"),
+        (run / "last", "last"),
+        (run / "last" / "weights.safetensors", "last"),
+        (run / "last" / "meta.json", "last"),
+    ):
+        loaded = load_for_export(str(given))
+        assert loaded.weights == str(run / family / "weights.safetensors")
+        assert loaded.categories == list("xyz")
+        with torch.no_grad():
+            torch.testing.assert_close(loaded.model(x), nets[family].eval()(x))
+    assert len(calls) == 5
+    (run / "best" / "meta.json").unlink()  # an incomplete best/: the last checkpoint
+    (run / "last").rename(run / ".last.old")  # ... as a swap cut short leaves it
+    assert load_for_export(str(run)).weights == str(run / ".last.old" / "weights.safetensors")
+    assert not hasattr(export_module, "_find_checkpoint")
 
 
 def test_cli_export_from_a_convzoo_train_run(tmp_path):
@@ -275,9 +316,10 @@ def test_cli_export_bad_input(tmp_path, capsys):
     assert "unknown model" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["export", str(tmp_path / "empty")]) == 2
-    assert "no .safetensors" in capsys.readouterr().err
-    assert main(["export", "lenet5", "--batch-size", "0"]) == 2
-    assert "at least 1" in capsys.readouterr().err
+    assert "holds no checkpoint" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it, in one line
+        main(["export", "lenet5", "--batch-size", "0"])
+    assert stop.value.code == 2 and "at least 1" in capsys.readouterr().err
 
 
 def test_missing_onnx_packages_is_one_clear_message(monkeypatch, tmp_path):
@@ -372,19 +414,28 @@ def test_weights_from_a_run_folder(tmp_path, capsys):
     assert "holds lenet5, not resnet18" in capsys.readouterr().err
 
 
-def test_metadata_is_data_never_a_download(tmp_path):
-    """A checkpoint's kwargs pass an allow-list: weights=URL in metadata is refused."""
-    from safetensors.torch import save_file
+@pytest.mark.parametrize("layout", ["header", "header-nested", "checkpoint-folder"])
+def test_metadata_is_data_never_a_download(tmp_path, layout):
+    """A checkpoint's kwargs pass the allow-list: weights=URL in metadata is refused."""
+    from convzoo.train.checkpoint import save_checkpoint
+    from convzoo.weights import save_state_dict
 
     model = convzoo.create_model("lenet5")
-    save_file(model.state_dict(), str(tmp_path / "best.safetensors"))
-    meta = {"model": "lenet5", "kwargs": {"weights": "http://127.0.0.1:9/evil.pth"}}
-    (tmp_path / "best.json").write_text(json.dumps(meta))
-    with pytest.raises(ConvzooError, match="refused: metadata is data"):
-        load_network(str(tmp_path))
-    meta["kwargs"] = {"num_classes": 10}
-    (tmp_path / "best.json").write_text(json.dumps(meta))
-    assert load_network(str(tmp_path))[1] == "lenet5"
+
+    def write(kwargs):
+        if layout == "checkpoint-folder":
+            save_checkpoint(tmp_path / "ck", model, {"model": {"name": "lenet5", "kwargs": kwargs}})
+            return tmp_path / "ck"
+        meta = (
+            {"model": "lenet5", "model_kwargs": kwargs}
+            if layout == "header"
+            else {"model": {"name": "lenet5", "kwargs": kwargs}}
+        )
+        return save_state_dict(model.state_dict(), tmp_path / "w.safetensors", meta)
+
+    with pytest.raises(ConvzooError, match="refused: .* asks for weights="):
+        load_network(str(write({"weights": "http://127.0.0.1:9/evil.pth"})))
+    assert load_network(str(write({"num_classes": 10})))[1] == "lenet5"
 
 
 def test_torchscript_is_deprecated_with_a_future_warning(tmp_path):

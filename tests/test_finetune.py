@@ -9,6 +9,8 @@ network trained from scratch on those images by a margin.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import warnings
 
 import pytest
@@ -23,6 +25,7 @@ from convzoo.registry import model_card
 from convzoo.train import TrainConfig, fit
 from convzoo.train.finetune import (
     FinetuneSpec,
+    StagedUnfreeze,
     finetune,
     head_parameter_names,
     parameter_groups,
@@ -205,6 +208,119 @@ def test_cli_finetune_resume_and_predict(tmp_path, pretrained, capsys):
     assert main(["predict", str(out / "best"), str(data / "bees" / "0.png"), "--json"]) == 0
     top = json.loads(capsys.readouterr().out)["results"][0]["top"]
     assert {t["class"] for t in top} == {"ants", "bees"}
+
+
+class _CtrlCAfterFirstEpoch(StagedUnfreeze):
+    """:class:`StagedUnfreeze` that also delivers a real SIGINT at the end of the first epoch
+    (the CLI builds its callbacks itself, so the test swaps the class)."""
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if epoch == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("mode", ["staged", "head"])
+def test_cli_interrupted_and_resumed_finetune_equals_uninterrupted(
+    tmp_path, pretrained, capsys, monkeypatch, mode
+):
+    """`finetune --resume` rebuilds the network with no weights and takes the checkpoint's:
+    the run's source weights may be gone, and the result is bit-exact with an uninterrupted
+    run. Head mode computes its cached features with the checkpoint's backbone (random
+    features would train another head)."""
+    import shutil
+
+    import convzoo.train.finetune as ft
+    from convzoo.train import find_checkpoint
+
+    data = _image_folder(tmp_path / "imgs", ["ants", "bees"])
+    source = tmp_path / "source"
+    shutil.copytree(pretrained, source)
+
+    def args(out):
+        return ["finetune", "lenet5", "--weights", str(source), "--data", str(data),
+                "--mode", mode, "--epochs", "3", "--head-epochs", "1", "--batch-size", "4",
+                "--seed", "0", "--out", str(out), "--quiet"]  # fmt: skip
+
+    assert main(args(tmp_path / "a")) == 0
+    with monkeypatch.context() as m:
+        m.setattr(ft, "StagedUnfreeze", _CtrlCAfterFirstEpoch)
+        assert main(args(tmp_path / "b")) == 130
+    capsys.readouterr()
+    assert json.loads((tmp_path / "b" / "last" / "meta.json").read_text())["epoch"] == 1
+    shutil.rmtree(source)  # the checkpoint holds the weights: the source is not read again
+    assert main(["finetune", "--resume", str(tmp_path / "b"), "--quiet"]) == 0, capsys.readouterr()
+    a = find_checkpoint(tmp_path / "a", prefer="last").load_weights()
+    b = find_checkpoint(tmp_path / "b", prefer="last").load_weights()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k  # bit-exact
+    history = json.loads((tmp_path / "b" / "last" / "meta.json").read_text())["history"]
+    assert len(history) == 3
+
+
+def test_resume_rebuilds_without_fetching_and_sets_the_entrys_attributes(tmp_path, monkeypatch):
+    """prepare(resume=...) builds with weights=None (a URL in the spec is never passed on),
+    loads the checkpoint's weights strictly, and sets again what an entry of our own table
+    sets when loaded (torchvision's GoogLeNet's transform_input for torchvision's weights)."""
+    from convzoo import registry
+    from convzoo.train import save_checkpoint
+    from convzoo.train.checkpoint import find_checkpoint
+    from convzoo.train.finetune import prepare
+    from convzoo.weights import entry_settings, weight_entries
+
+    asked = []
+    monkeypatch.setattr(registry, "_weights_loader", lambda *a, **k: asked.append(a))
+    bundle = DataBundle(
+        torch.utils.data.TensorDataset(torch.randn(4, 3, 64, 64), torch.arange(4) % 2),
+        torch.utils.data.TensorDataset(torch.randn(2, 3, 64, 64), torch.arange(2) % 2),
+        ["a", "b"], "noise", "given", (3, 64, 64), (0.5,) * 3, (0.5,) * 3,
+    )  # fmt: skip
+    cfg = TrainConfig(model="googlenet_tv", epochs=2, batch_size=2, warmup_epochs=0.0)
+    torch.manual_seed(1)
+    trained = create_model("googlenet_tv", num_classes=2)
+    save_checkpoint(tmp_path / "last", trained, {"model": {"name": "googlenet_tv", "kwargs": {}}})
+    ckpt = find_checkpoint(tmp_path / "last")
+    (entry,) = [e for e in weight_entries("googlenet_tv") if e.model_kwargs]
+    assert entry_settings("googlenet_tv", entry.name) == {"transform_input": True}
+    assert entry_settings("googlenet_tv", "http://127.0.0.1:9/imagenet") == {}
+    assert entry_settings("googlenet_tv", None) == {}
+    for weights, transform_input in ((entry.name, True), ("http://127.0.0.1:9/evil.pth", False)):
+        torch.manual_seed(2)  # another initialisation: the checkpoint's weights must win
+        model, _, _ = prepare(
+            "googlenet_tv", bundle, FinetuneSpec(weights, "full"), cfg, resume=ckpt, quiet=True
+        )
+        assert asked == []  # no weights loaded from anywhere but the checkpoint
+        assert model.transform_input is transform_input
+        for k, v in trained.state_dict().items():
+            assert torch.equal(model.state_dict()[k], v), k
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("{not json", "not valid JSON"),
+        ('["weights"]', "not a fine-tuning spec"),
+        ('{"weights": null, "mode": "full", "__class__": 1}', "__class__"),
+        ('{"weights": null, "mode": "full", "head_epochs": "1"}', "head_epochs"),
+        ('{"weights": null, "cache_features": 1}', "cache_features"),
+        ('{"weights": 7}', "weights"),
+    ],
+)
+def test_damaged_finetune_json_is_one_line(tmp_path, capsys, text, words):
+    from convzoo.train.finetune import SPEC_FIELD_TYPES, read_spec
+
+    assert set(SPEC_FIELD_TYPES) == set(FinetuneSpec.__dataclass_fields__)
+    (tmp_path / "finetune.json").write_text(text)
+    with pytest.raises(ConvzooError, match=words):
+        read_spec(tmp_path)
+    from convzoo.train import save_checkpoint
+
+    meta = {"model": {"name": "lenet5", "kwargs": {}}, "config": {"model": "lenet5"}}
+    save_checkpoint(tmp_path / "last", create_model("lenet5"), meta, {})
+    # The CLI says the same in one line.
+    code = main(["finetune", "--resume", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
 
 
 def test_cli_bad_input_writes_nothing(tmp_path, pretrained, capsys):

@@ -150,23 +150,22 @@ def test_finetune_resume_with_poisoned_meta(tmp_path, clean_finetune_run, hostil
     assert hostile_server.requests == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/cmd_finetune.py (not this helper's file) rebuilds the network on --resume with "
-    "finetune.json's `weights`, which fetches a URL written there; the resumed run should build "
-    "with weights=None (the checkpoint holds the weights).",
-)
+@pytest.mark.parametrize("path", ["/evil.pth", "/imagenet", "/x/..%2F..%2Fevil.safetensors"])
 def test_finetune_resume_with_poisoned_finetune_json(
-    tmp_path, clean_finetune_run, hostile_server, capsys
+    tmp_path, clean_finetune_run, hostile_server, capsys, path
 ):
+    """finetune.json's ``weights`` is a record of where the run started, never a source: the
+    resumed run builds with no weights and takes the checkpoint's, and goes on."""
     run = tmp_path / "run"
     shutil.copytree(clean_finetune_run, run)
     spec = json.loads((run / "finetune.json").read_text())
-    spec["weights"] = hostile_server.url("/evil.pth")
+    spec["weights"] = hostile_server.url(path)
     (run / "finetune.json").write_text(json.dumps(spec))
-    main(["finetune", "--resume", str(run), "--epochs", "2", "--quiet"])
-    capsys.readouterr()
+    code = main(["finetune", "--resume", str(run), "--epochs", "2", "--quiet"])
+    err = capsys.readouterr().err
     assert hostile_server.requests == []
+    assert code == 0 and "Traceback" not in err, err
+    assert len(json.loads((run / "last" / "meta.json").read_text())["history"]) == 2
 
 
 def _hostile_safetensors(path, header):

@@ -52,3 +52,29 @@ def test_unwritable_folder_raises_permission_error_and_leaves_nothing(tmp_path):
             io.write_text(tmp_path / "x", "y")
     finally:
         tmp_path.chmod(0o700)
+
+
+def test_the_atomic_writer_is_the_only_one():
+    """One mechanism per concern: no module outside ``convzoo/io/`` makes its own temporary
+    file and renames it into place (``mkstemp`` leaves 0600 and a temp file on failure;
+    :func:`convzoo.io.atomic_write` does neither). Scratch folders that a third-party writer
+    fills before the bytes go through the writer (``mkdtemp``, ``TemporaryDirectory``) are not
+    writes of our own and are allowed."""
+    import re
+    from pathlib import Path
+
+    src = Path(io.__file__).resolve().parent.parent
+    pattern = re.compile(
+        r"\bmkstemp\(|NamedTemporaryFile|\bos\.(replace|rename|renames)\(|shutil\.move\(|"
+        r"\.rename\(|\.replace\(\s*(tmp|temp)"
+    )
+    found = [
+        f"{path.relative_to(src)}:{n}: {line.strip()}"
+        for path in sorted(src.rglob("*.py"))
+        if "io" not in path.relative_to(src).parts[:1]
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
+    # And the pattern does find the writer's own rename, so it is not blind.
+    assert pattern.search((src / "io" / "__init__.py").read_text(encoding="utf-8"))

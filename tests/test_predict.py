@@ -333,8 +333,13 @@ def test_thousand_class_file_without_names_prints_imagenet_names(tmp_path, image
 
 def test_bad_device_is_one_line(ckpt, images, capsys):
     path, _ = ckpt
-    assert main(["predict", str(path), str(images), "--device", "bogus"]) == 2
-    assert "is not a device" in capsys.readouterr().err
+    # Refused by argparse, before the checkpoint is read: one line, exit status 2.
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", str(path), str(images), "--device", "bogus"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "is not a device" in err and err.count("\n") == 1
     if not torch.cuda.is_available():
-        assert main(["predict", str(path), str(images), "--device", "cuda"]) == 2
-        assert "no GPU" in capsys.readouterr().err
+        with pytest.raises(SystemExit) as stop:
+            main(["predict", str(path), str(images), "--device", "cuda"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and "no CUDA device" in err and err.count("\n") == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 from PIL import Image
 from torchvision.transforms import v2
@@ -54,8 +55,10 @@ def test_cli_draws_a_grid(tmp_path, capsys):
 
 
 def test_cli_refuses_bad_input(tmp_path, capsys):
-    assert main(["show-batch", "lenet5", "--count", "0", "--out", str(tmp_path / "a.png")]) == 2
-    assert "positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it, in one line
+        main(["show-batch", "lenet5", "--count", "0", "--out", str(tmp_path / "a.png")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "at least 1" in err and err.count("\n") == 1
     assert main(["show-batch", "nonet", "--out", str(tmp_path / "b.png")]) == 2
     assert not list(tmp_path.iterdir())
 

@@ -161,7 +161,9 @@ def test_resume_refuses_data_that_changed_and_says_what(tmp_path, capsys):
 @pytest.mark.parametrize("device", ["bogus", "cuda:x", "tpu"])
 def test_bad_device_is_one_line_and_leaves_no_folder(tmp_path, capsys, device):
     out = tmp_path / "o"
-    assert main(["train", "lenet5", "--device", device, "--out", str(out)]) == 2
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it, before anything runs
+        main(["train", "lenet5", "--device", device, "--out", str(out)])
+    assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--device" in err and "cpu" in err
     assert not out.exists()
@@ -172,8 +174,10 @@ def test_cuda_without_a_gpu_leaves_no_empty_run_folder(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)
     finetune = ["finetune", "lenet5", "--data", "digits", "--weights", "none"]
     for cmd in (["train", "lenet5"], finetune):
-        assert main([*cmd, "--device", "cuda"]) == 2
-        assert "no GPU" in capsys.readouterr().err
+        with pytest.raises(SystemExit) as stop:  # argparse refuses it, before anything runs
+            main([*cmd, "--device", "cuda"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and "no CUDA device" in err and err.count("\n") == 1
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 

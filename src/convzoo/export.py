@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from convzoo.errors import ConvzooError
 from convzoo.io import remove_stale_temps, write_bytes
+from convzoo.io.checkpoint import META, WEIGHTS, find_checkpoint
 from convzoo.optimize import (
     MIN_OPSET,
     OPTIMIZE_ATOL,
@@ -65,9 +66,15 @@ from convzoo.optimize import (
     top1_agreement,
     write_onnx,
 )
-from convzoo.registry import create_model, list_models
+from convzoo.registry import checked_builder_kwargs, create_model, list_models
 from convzoo.version import __version__
-from convzoo.weights import get_weight_entry, read_state_dict, weight_entries
+from convzoo.weights import (
+    get_weight_entry,
+    load_state_dict_into,
+    model_from_checkpoint,
+    read_checkpoint,
+    weight_entries,
+)
 
 __all__ = [
     "EXPORT_ATOL",
@@ -134,8 +141,6 @@ class ExportResult:
 # Loading a network to export: a registered name (with weights) or a training checkpoint
 # --------------------------------------------------------------------------------------------
 
-_META_NAMES = ("model", "model_name", "name", "arch")
-
 
 @dataclass
 class LoadedNetwork:
@@ -165,78 +170,40 @@ class LoadedNetwork:
         return info
 
 
-def _allowed_kwargs(kwargs: dict[str, Any], where: Path) -> dict[str, Any]:
-    """Builder arguments read from a file. Metadata is data: ``weights``/``pretrained`` (a URL
-    would fetch) and any value that is not a plain number, flag or short name are refused; an
-    argument the builder lacks is refused by ``create_model`` itself."""
-    plain = (bool, int, float)
-    for key, value in kwargs.items():
-        if key in ("weights", "pretrained") or not (
-            isinstance(value, plain) or (isinstance(value, str) and value.isidentifier())
-        ):
-            raise ConvzooError(
-                f"{where}: its metadata asks for {key}={value!r}; a checkpoint's metadata names "
-                "builder arguments only, never weights or files (refused: metadata is data)"
-            )
-    return dict(kwargs)
-
-
-def _find_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
-    """The weights file and the JSON metadata of a training run folder or checkpoint file."""
-    if path.is_dir():
-        candidates = sorted(path.glob("*.safetensors")) or sorted(path.glob("**/*.safetensors"))
-        preferred = [c for c in candidates if c.stem in ("best", "model", "last", "final")]
-        if not candidates:
-            raise FileNotFoundError(f"{path}: no .safetensors checkpoint in this folder")
-        weights = (preferred or candidates)[0]
-    else:
-        weights = path
-    metas = [weights.with_suffix(".json")]
-    for d in (weights.parent, weights.parent.parent):
-        metas += [d / n for n in ("meta.json", "metadata.json", "config.json", "run.json")]
-    meta: dict[str, Any] | None = None
-    for candidate in metas:
-        if candidate.is_file():
-            try:
-                data = json.loads(candidate.read_text())
-            except json.JSONDecodeError as err:
-                raise ConvzooError(f"{candidate}: not valid JSON ({err})") from None
-            if isinstance(data, dict) and any(k in data for k in _META_NAMES):
-                meta = data
-                break
-    if meta is None and weights.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(weights), framework="pt") as f:
-            header = f.metadata() or {}
-        if any(k in header for k in _META_NAMES):
-            meta = {k: (json.loads(v) if k == "kwargs" else v) for k, v in header.items()}
-    if meta is None:
-        raise ConvzooError(
-            f"{path}: found no metadata naming the model (a JSON beside the weights with a "
-            f"'model' key); pass a registered model name instead"
-        )
-    return weights, meta
+def _is_checkpoint_folder_path(path: Path) -> bool:
+    """A folder, or a file of a checkpoint folder (its weights or its ``meta.json``)."""
+    return path.is_dir() or (path.name in (WEIGHTS, META) and path.with_name(META).is_file())
 
 
 def _load_checkpoint(path: Path) -> LoadedNetwork:
-    """A `convzoo train` run or checkpoint folder (``weights.safetensors`` + ``meta.json`` with
-    ``{"model": {"name", "kwargs"}}``, in ``RUN/best/`` or ``RUN/last/``), or a safetensors
-    file with a JSON beside it. Read here, not by the training code: export sits beside train,
-    not above it."""
-    weights, meta = _find_checkpoint(path)
-    named = next(meta[k] for k in _META_NAMES if k in meta)
-    kwargs = dict(meta.get("kwargs") or meta.get("model_kwargs") or {})
-    if isinstance(named, dict):  # convzoo train's {"model": {"name": ..., "kwargs": ...}}
-        kwargs = dict(named.get("kwargs") or {})
-        named = named.get("name")
-    if not isinstance(named, str) or named not in list_models():
-        raise ConvzooError(f"{path}: the metadata names no registered network ({named!r})")
-    model = create_model(named, **_allowed_kwargs(kwargs, path))
-    state = read_state_dict(weights)
-    model.load_state_dict(state, strict=True)
+    """A `convzoo train` run or checkpoint folder, found by the one finder
+    (:func:`convzoo.io.checkpoint.find_checkpoint`: ``best/`` first, then the last checkpoint)
+    and built by :func:`convzoo.weights.model_from_checkpoint` (builder arguments through the
+    allow-list, weights loaded strictly); or a weights file whose own metadata names its network
+    (a safetensors header as :func:`convzoo.weights.save_state_dict` writes it, a ``.pth``
+    checkpoint dict), read by :func:`convzoo.weights.read_checkpoint`. Metadata is data: it never
+    chooses weights or triggers a download."""
+    if _is_checkpoint_folder_path(path):
+        ckpt = find_checkpoint(path)
+        model = model_from_checkpoint(ckpt)
+        checked = str(ckpt.meta["model"]["name"])  # model_from_checkpoint checked it
+        return LoadedNetwork(model, checked, str(ckpt.weights_path), ckpt.meta.get("classes"))
+    state, meta = read_checkpoint(path)
+    m = meta.get("model")
+    name: Any = m.get("name") if isinstance(m, dict) else m
+    name = name or meta.get("model_name") or meta.get("arch")
+    if not isinstance(name, str) or name not in list_models():
+        raise ConvzooError(
+            f"{path}: its metadata names no registered network ({name!r}); export the network "
+            f"by name with the file as its weights: `convzoo export NAME --weights {path}`"
+        )
+    source = str(path)
+    kwargs = checked_builder_kwargs(name, m.get("kwargs") if isinstance(m, dict) else None, source)
+    extra = checked_builder_kwargs(name, meta.get("model_kwargs") or meta.get("kwargs"), source)
+    model = create_model(name, **{**extra, **kwargs})
+    load_state_dict_into(model, state, source, name, strict=True)
     classes = meta.get("classes") or meta.get("categories")
-    return LoadedNetwork(model.eval(), named, str(weights), classes)
+    return LoadedNetwork(model.eval(), name, source, classes)
 
 
 def load_for_export(source: str, weights: str | None = None) -> LoadedNetwork:

@@ -272,6 +272,21 @@ def is_entry_name(source: str | os.PathLike[str]) -> bool:
     return bool(_ENTRY_NAME.fullmatch(s)) and not Path(s).expanduser().exists()
 
 
+def entry_settings(model_name: str, source: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The plain attributes that loading ``source`` sets on the network (GoogLeNet's
+    ``transform_input`` for torchvision's weights), when ``source`` names an entry of our own
+    table; ``{}`` for anything else (a file or a URL sets none). Read from the table: nothing is
+    fetched, so a resumed run can rebuild the network its weights were loaded into without
+    loading them again."""
+    if source is None or not is_entry_name(source):
+        return {}
+    name = os.fspath(source).lower()
+    for e in weight_entries(model_name):
+        if e.name == name:
+            return dict(e.model_kwargs)
+    return {}
+
+
 # --------------------------------------------------------------------------------------------
 # Reading
 

@@ -5,6 +5,7 @@
 * :func:`device`, :func:`device_or_auto`: ``--device``, refused at parse time when it names no
   device or one this machine lacks;
 * :func:`positive_int`, :func:`threads`: counts that must be at least 1;
+  :func:`non_negative_int`: counts and indices that may be 0;
 * :func:`add_input_size_argument`: the one input-size flag, ``--input-size``, with the older
   spellings (``--image-size``, ``--input``) kept as hidden aliases.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "add_input_size_argument",
     "device",
     "device_or_auto",
+    "non_negative_int",
     "positive_int",
     "threads",
 ]
@@ -51,6 +53,17 @@ def positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def non_negative_int(value: str) -> int:
+    """An integer of at least 0 (``--workers``, ``--warmup``, a class index)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {number}")
     return number
 
 

@@ -14,6 +14,13 @@ from convzoo.bench.harness import (
     parse_batch_sizes,
     run_benchmark,
 )
+from convzoo.cli._args import (
+    add_input_size_argument,
+    device_or_auto,
+    non_negative_int,
+    positive_int,
+    threads,
+)
 from convzoo.errors import ConvzooError
 from convzoo.registry import list_models
 
@@ -38,7 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="every network of the zoo")
     p.add_argument("--batch-sizes", default="1,2,4,8,16,32,64", help="comma-separated")
     p.add_argument(
-        "--device", default="auto", help="auto (the GPU if there is one, as train), cpu or cuda"
+        "--device",
+        type=device_or_auto,
+        default="auto",
+        help="auto (the GPU if there is one, as train), cpu or cuda",
     )
     p.add_argument("--mode", default="inference", choices=["inference", "train", "both"])
     p.add_argument(
@@ -78,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=threads,
         default=None,
         help="CPU threads of every runtime (default: usable cores less the load average)",
     )
@@ -89,15 +99,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also time the torchvision twin, interleaved, and report the speed ratio",
     )
     p.add_argument("--budget", type=float, default=2.0, help="seconds of timing per point")
-    p.add_argument("--min-reps", type=int, default=5, help="runs per point at least")
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    p.add_argument("--min-reps", type=positive_int, default=5, help="runs per point at least")
+    p.add_argument("--warmup", type=non_negative_int, default=2, help="untimed runs first")
     p.add_argument(
         "--pause",
         type=float,
         default=0.0,
         help="untimed seconds after each call (ONNX Runtime's threads spin on; try 0.05)",
     )
-    p.add_argument("--image-size", type=int, default=None, help="square input instead of card's")
+    add_input_size_argument(
+        p, type=positive_int, default=None, help="square input instead of the card's"
+    )
     p.add_argument(
         "--out",
         default=None,
@@ -130,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         min_reps=args.min_reps,
         warmup=args.warmup,
         pause_s=args.pause,
-        image_size=args.image_size,
+        image_size=args.input_size,
         cudnn_benchmark=not args.no_cudnn_benchmark,
     )
     if args.append and not args.out:

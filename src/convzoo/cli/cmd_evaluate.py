@@ -14,7 +14,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from convzoo.cli import _args
+from convzoo.cli._args import device_or_auto, non_negative_int, positive_int, threads
 from convzoo.course import (
     collect_predictions,
     most_confused,
@@ -76,16 +76,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--last", action="store_true", help="the last/ checkpoint, not best/")
     p.add_argument(
         "--top-losses",
-        type=int,
+        type=positive_int,
         metavar="K",
         help="also draw the K images with the largest loss (STEM-top-losses.png)",
     )
-    p.add_argument("--batch-size", type=int, default=256, help="(default 256)")
-    p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="(default 256)")
+    p.add_argument(
+        "--workers", type=non_negative_int, default=0, help="data-loading processes (default 0)"
+    )
+    p.add_argument(
+        "--device", type=device_or_auto, default="auto", help="auto (default), cpu, cuda, cuda:1"
+    )
     p.add_argument(
         "--threads",
-        type=_args.threads,
+        type=threads,
         help="CPU threads (default: 1 under 1M parameters, else the cores other work leaves "
         "free); e.g. --threads 2",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from convzoo.cli._args import non_negative_int
 from convzoo.explain.methods import METHODS
 
 
@@ -23,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="conv layer of the CAM methods (default: the last conv whose output is larger "
         "than 1x1)",
     )
-    p.add_argument("--class", dest="target", type=int, help="class index (default: predicted)")
+    p.add_argument(
+        "--class", dest="target", type=non_negative_int, help="class index (default: predicted)"
+    )
     p.add_argument("--weights", help="weight entry or file for a network name (default: first)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the files")
     p.set_defaults(func=run)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from convzoo.cli._args import add_input_size_argument, positive_int
 from convzoo.errors import ConvzooError
 from convzoo.export import (
     FORMATS,
@@ -20,6 +22,7 @@ from convzoo.export import (
     export,
     load_for_export,
 )
+from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.optimize import MIN_OPSET
 
 
@@ -58,11 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "folder); without, random inputs (the file runs, its accuracy is not measured)",
     )
     p.add_argument(
-        "--calibration-images", type=int, default=256, help="int8: images used (default 256)"
+        "--calibration-images",
+        type=positive_int,
+        default=256,
+        help="int8: images used (default 256)",
     )
     p.add_argument("--out", default=None, help="output file (default: NAME + the format's suffix)")
-    p.add_argument("--batch-size", type=int, default=1, help="batch of the example input")
-    p.add_argument("--image-size", type=int, default=None, help="square input size")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="batch of the example input")
+    add_input_size_argument(p, type=positive_int, default=None, help="square input size")
     p.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (default {MIN_OPSET})")
     p.add_argument("--no-verify", action="store_true", help="skip the output check")
     p.set_defaults(func=run)
@@ -95,10 +101,6 @@ def _calibration(
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.batch_size < 1:
-        raise ConvzooError(f"batch size must be at least 1, got {args.batch_size}")
-    if args.image_size is not None and args.image_size < 1:
-        raise ConvzooError(f"--image-size must be at least 1, got {args.image_size}")
     if args.precision not in PRECISIONS_OF[args.format]:
         raise ConvzooError(
             f"--format {args.format} is written in {' or '.join(PRECISIONS_OF[args.format])}, "
@@ -110,7 +112,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConvzooError("--opset applies to --format onnx only")
     loaded = load_for_export(args.source, args.weights)
     model = loaded.model
-    x = default_input(model, args.batch_size, args.image_size)
+    card: Any = model.card
+    check_fits_in_memory(  # an absurd --input-size: one line with the figure, not the allocator's
+        loaded.name,
+        args.input_size,
+        args.batch_size,
+        training=False,
+        model_kwargs={"num_classes": card.num_classes, "in_chans": card.in_chans},
+    )
+    x = default_input(model, args.batch_size, args.input_size)
     out = Path(args.out) if args.out else Path(f"{loaded.name}{SUFFIXES[args.format]}")
     kwargs: dict = {"verify": not args.no_verify}
     if args.format != "torchscript":

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from convzoo.cli._args import positive_int
 from convzoo.cli.cmd_train import (
     _model_arg,
     add_training_options,
@@ -20,7 +21,9 @@ from convzoo.cli.cmd_train import (
     run_dir_of,
 )
 from convzoo.errors import ConvzooError
+from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.train import (
+    Checkpoint,
     TrainConfig,
     find_checkpoint,
     init_distributed,
@@ -69,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--head-epochs",
-        type=int,
+        type=positive_int,
         help=f"staged: epochs of the head alone (default: {SPEC_DEFAULTS.head_epochs}); "
         "e.g. --head-epochs 2",
     )
@@ -81,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--groups",
-        type=int,
+        type=positive_int,
         help=f"staged: backbone blocks with their own lr (default: {SPEC_DEFAULTS.groups}); "
         "e.g. --groups 4",
     )
@@ -112,8 +115,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     info = init_distributed(args.device or "auto")
     out: Path | None = None
+    failed = True  # until the run returns: an error removes a run that saved nothing
     try:
         resume_from = None
+        ckpt: Checkpoint | None = None
         if args.resume:
             ckpt = find_checkpoint(args.resume, prefer="last")
             run_dir = run_dir_of(ckpt.path)
@@ -148,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
             )
             cfg = config_from_args(args, base).replace(model=args.model)
         resolve_device(cfg.device)  # a bad --device fails before a run folder exists
+        # An absurd --input-size is refused with the figure, before anything is allocated.
+        check_fits_in_memory(
+            cfg.model, cfg.input_size, cfg.batch_size, training=True, model_kwargs=cfg.model_kwargs
+        )
         seed_everything(cfg.seed)
         # Data, weights and mode are checked here, before a run folder exists.
         model, bundle, groups = prepare(
@@ -157,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             cfg,
             model_kwargs=cfg.model_kwargs,
             quiet=args.quiet or not info.is_main,
+            resume=ckpt,  # a resumed run's weights are the checkpoint's, never fetched again
         )
         if resume_from is None and info.is_main:
             out = prepare_run_dir(
@@ -189,8 +199,9 @@ def run(args: argparse.Namespace) -> int:
         if info.is_main:
             best = f". Predict with: convzoo predict {Path(str(out)) / 'best'} IMAGE..."
             report(result, cfg.epochs, out, best if result.best_val_acc is not None else "")
+        failed = False
         return 130 if result.status == "interrupted" else 0
     finally:
         if out is not None and not args.resume:
-            discard_run_dir(out)
+            discard_run_dir(out, failed=failed)
         cleanup_distributed()

@@ -8,8 +8,16 @@ import dataclasses
 import re
 from pathlib import Path
 
+from convzoo.cli._args import (
+    add_input_size_argument,
+    device_or_auto,
+    non_negative_int,
+    positive_int,
+    threads,
+)
 from convzoo.course import lr_find, plot_lr_find
 from convzoo.course.lr_find import METHODS
+from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.io import write_json
 from convzoo.registry import create_model, model_card
 from convzoo.train.config import (
@@ -59,9 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=d.val_fraction,
         help=f"held-out share left out of the test, as in training (default {d.val_fraction})",
     )
-    p.add_argument("--input-size", type=int, help="image size fed to the network (card's)")
+    add_input_size_argument(p, type=positive_int, help="image size fed to the network (card's)")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="no augmentation")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"(default {d.batch_size})")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=d.batch_size, help=f"(default {d.batch_size})"
+    )
     p.add_argument("--optimizer", choices=("sgd", "adamw"), default=d.optimizer, help="(sgd)")
     p.add_argument("--momentum", type=float, default=d.momentum, help=f"(default {d.momentum})")
     p.add_argument(
@@ -70,12 +80,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="(default 0)")
     p.add_argument("--start-lr", type=float, default=1e-7, help="first rate (default 1e-7)")
     p.add_argument("--end-lr", type=float, default=10.0, help="last rate (default 10)")
-    p.add_argument("--num-iter", type=int, default=100, help="steps at most (default 100)")
+    p.add_argument("--num-iter", type=positive_int, default=100, help="steps at most (default 100)")
     p.add_argument("--method", choices=METHODS, default="valley", help="suggestion (valley)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1")
-    p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: as `convzoo train`)")
+    p.add_argument(
+        "--device", type=device_or_auto, default="auto", help="auto (default), cpu, cuda, cuda:1"
+    )
+    p.add_argument(
+        "--workers", type=non_negative_int, default=0, help="data-loading processes (default 0)"
+    )
+    p.add_argument("--threads", type=threads, help="CPU threads (default: as `convzoo train`)")
     p.add_argument("--out", help="output folder (default: lr-find-MODEL-DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -100,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads=args.threads,
     ).validate()
+    check_fits_in_memory(
+        cfg.model, cfg.input_size, cfg.batch_size, training=True, model_kwargs=cfg.model_kwargs
+    )
     seed_everything(cfg.seed)
     card, kwargs = card_and_builder_kwargs(cfg.model, cfg.model_kwargs)
     data = build_data(cfg, card)

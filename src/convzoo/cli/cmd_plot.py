@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from convzoo.bench.charts import load_results, plot_results, read_accuracy_files
+from convzoo.cli._args import positive_int
 from convzoo.errors import ConvzooError
 
 EPILOG = """\
@@ -45,7 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ImageNet accuracies",
     )
     p.add_argument(
-        "--batch-size", type=int, default=16, help="batch of the bar charts (default 16)"
+        "--batch-size",
+        type=positive_int,
+        default=16,
+        help="batch of the bar charts (default 16)",
     )
     p.set_defaults(func=run)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from convzoo.cli import _args
+from convzoo.cli._args import device, positive_int, threads
 from convzoo.predict import iter_predictions, load_predictor
 from convzoo.registry import count_parameters
 from convzoo.threads import set_threads_for
@@ -26,12 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--weights", help="weight entry, file or URL for a model name (default: its first entry)"
     )
     p.add_argument("--model", help="the network, for a checkpoint that does not name it")
-    p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
-    p.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    p.add_argument(
+        "--topk", type=positive_int, default=5, help="classes shown per image (default 5)"
+    )
+    p.add_argument(
+        "--batch-size", type=positive_int, default=16, help="images per batch (default 16)"
+    )
+    p.add_argument("--device", type=device, default="cpu", help="cpu (default), cuda, cuda:1, ...")
     p.add_argument(
         "--threads",
-        type=_args.threads,
+        type=threads,
         help="CPU threads (default: 1 under 1M parameters, else the cores other work leaves "
         "free); e.g. --threads 2",
     )
@@ -49,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     predictor = load_predictor(
         args.source, weights=args.weights, model_name=args.model, device=args.device
     )
-    device = next(predictor.model.parameters()).device
+    model_device = next(predictor.model.parameters()).device
     threads_note = set_threads_for(
-        args.threads, params=count_parameters(predictor.model), device=device
+        args.threads, params=count_parameters(predictor.model), device=model_device
     )
     if threads_note:
         print(f"note: {threads_note}", file=sys.stderr)

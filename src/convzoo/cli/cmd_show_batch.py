@@ -7,6 +7,7 @@ import argparse
 import re
 from pathlib import Path
 
+from convzoo.cli._args import add_input_size_argument, positive_int
 from convzoo.course import show_batch
 from convzoo.registry import model_card
 from convzoo.train.config import TrainConfig, build_data, card_and_builder_kwargs
@@ -42,9 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=d.val_fraction,
         help=f"held-out share, as in training (default {d.val_fraction})",
     )
-    p.add_argument("--input-size", type=int, help="image size fed to the network (card's)")
+    add_input_size_argument(p, type=positive_int, help="image size fed to the network (card's)")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="no augmentation")
-    p.add_argument("--count", "-n", type=int, default=32, help="images (default 32)")
+    p.add_argument("--count", "-n", type=positive_int, default=32, help="images (default 32)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
     p.add_argument("--out", help="PNG or SVG file (default: show-batch-MODEL-DATA.png)")
     p.set_defaults(func=run)

@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from convzoo.cli._args import non_negative_int, positive_int
 from convzoo.io import write_text
 
 
@@ -27,9 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="input size, default the model card's; one number (224) is a square image with "
         "the network's channels",
     )
-    p.add_argument("--batch-size", type=int, default=1, help="batch size (activation memory)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=1, help="batch size (activation memory)"
+    )
     p.add_argument("--format", default="text", choices=FORMATS, help="output format")
-    p.add_argument("--depth", type=int, help="merge layers deeper than N into their block")
+    p.add_argument(
+        "--depth", type=non_negative_int, help="merge layers deeper than N into their block"
+    )
     p.add_argument(
         "--columns",
         help=f"comma-separated columns, from: {','.join(COLUMNS)}",
@@ -40,10 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=CONVENTIONS,
         help="'lecture': conv layers with biases, no batch norm, no projection shortcuts",
     )
-    p.add_argument("--num-classes", type=int, help="classes of the classifier (default: card's)")
+    p.add_argument(
+        "--num-classes", type=positive_int, help="classes of the classifier (default: card's)"
+    )
     p.add_argument(
         "--width",
-        type=int,
+        type=positive_int,
         help="width for --format text (default: the terminal's; 100 in a pipe or a file)",
     )
     p.add_argument(

@@ -16,7 +16,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from convzoo.cli._args import device_or_auto, non_negative_int, positive_int, threads
 from convzoo.errors import ConvzooError
+from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.registry import create_model, model_card
 from convzoo.train import (
     TrainConfig,
@@ -45,6 +47,21 @@ def _model_arg(text: str) -> tuple[str, Any]:
         return key, json.loads(value.lower() if value.lower() in ("true", "false") else value)
     except json.JSONDecodeError:
         return key, value
+
+
+# Options whose values argparse checks with the CLI's shared types (one line, exit 2, before
+# anything runs); the others get their field's type, and TrainConfig.validate checks the rest.
+ARG_TYPES: dict[str, Any] = {
+    "epochs": positive_int,
+    "batch_size": positive_int,
+    "step_size": positive_int,
+    "plateau_patience": positive_int,
+    "early_stop": positive_int,
+    "input_size": positive_int,
+    "workers": non_negative_int,
+    "threads": threads,
+    "device": device_or_auto,
+}
 
 
 def _scalar_type(hint: Any) -> Any:
@@ -112,7 +129,7 @@ def add_training_options(p: argparse.ArgumentParser, defaults: TrainConfig | Non
         else:
             g.add_argument(
                 flag,
-                type=kind,
+                type=ARG_TYPES.get(f.name, kind),
                 choices=meta.get("choices"),
                 metavar=None if meta.get("choices") else f.name.upper(),
                 help=_help(meta, default, note),
@@ -217,6 +234,7 @@ def report(result: FitResult, epochs: int, out: Path | None, extra: str = "") ->
 def run(args: argparse.Namespace) -> int:
     info = init_distributed(args.device or "auto")
     out: Path | None = None
+    failed = True  # until the run returns: an error removes a run that saved nothing
     try:
         resume_from = None
         if args.resume:
@@ -246,6 +264,10 @@ def run(args: argparse.Namespace) -> int:
             )
             cfg = config_from_args(args, base).validate()
         resolve_device(cfg.device)  # a bad --device fails before a run folder exists
+        # An absurd --input-size is refused with the figure, before anything is allocated.
+        check_fits_in_memory(
+            cfg.model, cfg.input_size, cfg.batch_size, training=True, model_kwargs=cfg.model_kwargs
+        )
         seed_everything(cfg.seed)
         model, data = build_model_and_data(cfg)
         if not args.resume and info.is_main:
@@ -267,8 +289,9 @@ def run(args: argparse.Namespace) -> int:
         )
         if info.is_main:
             report(result, cfg.epochs, out)
+        failed = False
         return 130 if result.status == "interrupted" else 0
     finally:
         if out is not None and not args.resume:
-            discard_run_dir(out)  # the lock; and the folder too if a failed start left it empty
+            discard_run_dir(out, failed=failed)  # the lock; a failed start's files
         cleanup_distributed()

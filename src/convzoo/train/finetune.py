@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from convzoo.data import DataBundle
 from convzoo.errors import ConvzooError
 from convzoo.io import write_json
+from convzoo.io.checkpoint import Checkpoint
 from convzoo.registry import create_model
 from convzoo.train.checkpoint import unwrap
 from convzoo.train.config import (
@@ -56,7 +57,12 @@ from convzoo.train.config import (
 from convzoo.train.device import resolve_device
 from convzoo.train.log import logger
 from convzoo.train.loop import Callback, FitResult, Trainer, bundle_meta, fit
-from convzoo.weights import WeightsWarning, _classifier_modules
+from convzoo.weights import (
+    WeightsWarning,
+    _classifier_modules,
+    entry_settings,
+    load_state_dict_into,
+)
 
 MODES = ("head", "full", "staged")
 FINETUNE_JSON = "finetune.json"
@@ -95,6 +101,17 @@ class FinetuneSpec:
         if not self.lr_mult >= 1 or self.groups < 1:
             raise ConvzooError("--lr-mult must be >= 1 and --groups >= 1")
         return self
+
+
+# The type of each field of a saved FinetuneSpec (what read_spec accepts from finetune.json).
+SPEC_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "weights": (str, type(None)),
+    "mode": (str,),
+    "head_epochs": (int,),
+    "lr_mult": (int, float),
+    "groups": (int,),
+    "cache_features": (bool,),
+}
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:
@@ -253,11 +270,19 @@ def prepare(
     *,
     model_kwargs: dict[str, Any] | None = None,
     quiet: bool = True,
+    resume: Checkpoint | None = None,
 ) -> tuple[nn.Module, Any, list[dict[str, Any]]]:
     """The data, the pretrained network with a new classifier, and its optimizer groups.
 
     Everything a user can get wrong (data, weights of another network, mode) fails here, before
     a run folder is made.
+
+    ``resume`` (the checkpoint a resumed run continues from) builds the network with no weights
+    and loads the checkpoint's (strict): it holds every weight the run has, and
+    ``spec.weights``, read back from ``finetune.json``, is data, never a source to fetch. Only
+    the attributes an entry of our own table sets when loaded (:func:`entry_settings`) are set
+    again. The weights are loaded here, not only by the loop, so that head mode computes its
+    cached features with the checkpoint's backbone.
     """
     spec.validate(cfg.epochs)
     cfg.validate()
@@ -270,8 +295,15 @@ def prepare(
             model_name,
             num_classes=len(bundle.classes),
             in_chans=card.input_size[0],
-            weights=spec.weights,
+            weights=spec.weights if resume is None else None,
             **kwargs,
+        )
+    if resume is not None:
+        for key, value in entry_settings(model_name, spec.weights).items():
+            if hasattr(model, key):
+                setattr(model, key, value)
+        load_state_dict_into(
+            model, resume.load_weights(), str(resume.path), model_name, strict=True
         )
     for w in caught:
         if not issubclass(w.category, WeightsWarning):
@@ -282,7 +314,9 @@ def prepare(
                 ": train it (e.g. `convzoo finetune`).", ", and this run trains it."
             )
             logger.info(f"new classifier for {len(bundle.classes)} classes: {text}")
-    if spec.weights is None and not quiet:
+    if resume is not None and not quiet:
+        logger.info(f"resuming: the network's weights come from {resume.path}")
+    elif spec.weights is None and not quiet:
         logger.info("no --weights: every layer starts from random initialisation (from scratch)")
     set_trainable(model, spec.mode == "full")
     return model, bundle, parameter_groups(model, spec, cfg.lr)
@@ -383,4 +417,23 @@ def read_spec(run_dir: str | os.PathLike[str]) -> FinetuneSpec:
             f"{run_dir} is not a fine-tuning run (no {FINETUNE_JSON}); resume a `convzoo "
             f"train` run with `convzoo train --resume`"
         )
-    return FinetuneSpec(**json.loads(path.read_text(encoding="utf-8")))
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConvzooError(f"{path}: not valid JSON, damaged? ({err})") from None
+    # Data, never instructions: only the fields a spec has, each of its own type.
+    kinds = SPEC_FIELD_TYPES
+    if not isinstance(saved, dict) or "weights" not in saved:
+        raise ConvzooError(f"{path}: not a fine-tuning spec (a JSON object with `weights`)")
+    bad = sorted(
+        k
+        for k, v in saved.items()
+        if k not in kinds
+        or not isinstance(v, kinds[k])
+        or (isinstance(v, bool) and bool not in kinds[k])
+    )
+    if bad:
+        raise ConvzooError(
+            f"{path}: unexpected or ill-typed field(s): {', '.join(bad)}; was it edited?"
+        )
+    return FinetuneSpec(**saved)

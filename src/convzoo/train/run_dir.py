@@ -42,6 +42,9 @@ class _Held:
         self.file, self.count = file, 1
 
 
+# Run folders this process created (a failed start removes them; a user's empty folder stays).
+_CREATED: set[str] = set()
+
 # Locks this process holds, by real path: flock conflicts between two open() of the same file
 # even within one process, so a nested claim (the CLI, then fit) counts instead of locking again.
 _HELD: dict[str, _Held] = {}
@@ -177,6 +180,7 @@ def prepare_run_dir(
                 break
             except FileExistsError:
                 n += 1
+        _CREATED.add(_key(path))
         acquire_run_lock(path)
         return path
     path = Path(out)
@@ -188,6 +192,8 @@ def prepare_run_dir(
         check_not_busy(path)
         _check_unused(path, model, data, resume_command)
     path.mkdir(parents=True, exist_ok=True)
+    if created:
+        _CREATED.add(_key(path))
     try:
         acquire_run_lock(path)
     except RunFolderBusy:
@@ -195,6 +201,7 @@ def prepare_run_dir(
     except BaseException:
         if created:
             _remove_if_unused(path)
+        _CREATED.discard(_key(path))
         raise
     try:
         _check_unused(path, model, data, resume_command)  # again: another run may have begun
@@ -202,22 +209,59 @@ def prepare_run_dir(
         release_run_lock(path)
         if created:
             _remove_if_unused(path)
+        _CREATED.discard(_key(path))
         raise
     return path
 
 
-def _remove_if_unused(path: Path) -> None:
-    """Remove a run folder that holds nothing but its lock file (a run that failed to start)."""
+def _remove_if_unused(path: Path, *, folder: bool = True) -> None:
+    """Remove a run folder that holds nothing but its lock file (a run that failed to start);
+    ``folder=False`` (a folder the user made) removes the lock file only, leaving it empty."""
     with contextlib.suppress(OSError):
         if all(p.name == LOCK_NAME for p in path.iterdir()):
             with contextlib.suppress(FileNotFoundError):
                 (path / LOCK_NAME).unlink()
-            path.rmdir()
+            if folder:
+                path.rmdir()
 
 
-def discard_run_dir(path: str | os.PathLike[str]) -> None:
-    """Release a run folder that a failed start leaves empty, and remove it if nothing but its
-    lock is in it (so the same ``--out`` can be used again)."""
+# A run folder holding one of these (whole or cut short by a swap) has something to resume.
+_CHECKPOINT_NAMES = ("last", "best", ".last.old", ".best.old")
+
+
+def has_checkpoint(path: str | os.PathLike[str]) -> bool:
+    """Whether the run folder holds a checkpoint folder (complete or not: never guessed away)."""
+    return any((Path(path) / name).is_dir() for name in _CHECKPOINT_NAMES)
+
+
+def _remove_run_files(path: Path) -> None:
+    """Remove what a run wrote into its folder, the lock file aside (held until released)."""
+    import shutil
+
+    with contextlib.suppress(OSError):
+        for entry in path.iterdir():
+            if entry.name == LOCK_NAME:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+
+
+def discard_run_dir(path: str | os.PathLike[str], *, failed: bool = False) -> None:
+    """Release the run folder; remove it if nothing but its lock is in it (a failed start), so
+    the same ``--out`` can be used again.
+
+    ``failed``: the run ended in an error (a full disk, a permission, a bug). If it saved no
+    checkpoint, what it wrote (``config.json``, the first metrics) can neither be resumed nor
+    let the same ``--out`` be used again (it "holds a run"), so it is removed: the folder is
+    left as the run found it (a new folder: gone; a given empty one: empty). A run that saved
+    a checkpoint keeps everything, to be resumed."""
+    path = Path(path)
+    if failed and _key(path) in _HELD and _HELD[_key(path)].count == 1 and not has_checkpoint(path):
+        _remove_run_files(path)
     release_run_lock(path)
-    if _key(Path(path)) not in _HELD:
-        _remove_if_unused(Path(path))
+    if _key(path) not in _HELD:
+        _remove_if_unused(path, folder=_key(path) in _CREATED)
+        _CREATED.discard(_key(path))
