@@ -254,3 +254,24 @@ def test_folder_bad_inputs(tmp_path):
     (tmp_path / "hollow" / "b").mkdir(parents=True)
     with pytest.raises(ConvzooError, match="no readable training images"):
         D.build_datasets(tmp_path / "hollow", card)
+
+
+def test_the_mnist_family_is_padded_into_lenets_field_as_lecun_did():
+    # LeCun et al. 1998, section III-A: the 28x28 images centred in a 32x32 field.
+    assert builtin.DATASETS["fashion-mnist"].fit == builtin.DATASETS["mnist"].fit == "pad"
+    assert builtin.DATASETS["digits"].fit == "resize"
+    g = D.geometry_from_card(convzoo.model_card("lenet5"))
+    images = (torch.rand(3, 28, 28, generator=torch.Generator().manual_seed(0)) * 255).to(
+        torch.uint8
+    )
+    x, _ = D.ArrayDataset(images, torch.arange(3), g, fit="pad")[1]
+    mean, std = g.mean[0], g.std[0]
+    expected = (images[1].float() / 255.0 - mean) / std
+    assert torch.allclose(x[0, 2:30, 2:30], expected, atol=1e-6)  # every pixel kept, not resampled
+    border = torch.cat([x[0, :2].flatten(), x[0, 30:].flatten(), x[0, :, :2].flatten()])
+    assert torch.allclose(border, torch.full_like(border, (0.0 - mean) / std))
+    # A gap too large for a border (28 -> 224) is resized as before.
+    big = D.Geometry(1, 224, 224, g.mean, g.std)
+    assert D.ArrayDataset(images, torch.arange(3), big, fit="pad")[0][0].shape == (1, 224, 224)
+    resized, _ = D.ArrayDataset(images, torch.arange(3), g)[1]
+    assert not torch.allclose(resized[0, 2:30, 2:30], expected, atol=1e-3)

@@ -33,11 +33,12 @@ class ArrayDataset(Dataset):
         geometry: Geometry,
         augment: Callable[[Tensor], Tensor] | None = None,
         image_augment: Callable[[Tensor], Tensor] | None = None,
+        fit: str = "resize",
     ):
         if images.dim() == 3:
             images = images.unsqueeze(1)
         self.labels = labels.long()
-        self.base = ArrayTransform(geometry)
+        self.base = ArrayTransform(geometry, fit)
         self.augment = augment
         self.image_augment = image_augment
         self._uint8 = images.dtype == torch.uint8

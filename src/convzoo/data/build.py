@@ -110,11 +110,12 @@ def _builtin_bundle(
     train_idx, val_idx = stratified_split(labels.tolist(), fraction, seed)
     tr, va = torch.tensor(train_idx, dtype=torch.long), torch.tensor(val_idx, dtype=torch.long)
     shift = _array_augment(row.augment, geometry, augment)
-    train = ArrayDataset(src.train_images[tr], labels[tr], geometry, shift, policy)
-    val = ArrayDataset(src.train_images[va], labels[va], geometry)
+    fit = row.fit
+    train = ArrayDataset(src.train_images[tr], labels[tr], geometry, shift, policy, fit)
+    val = ArrayDataset(src.train_images[va], labels[va], geometry, fit=fit)
     test = None
     if src.test_images is not None and src.test_labels is not None:
-        test = ArrayDataset(src.test_images, src.test_labels, geometry)
+        test = ArrayDataset(src.test_images, src.test_labels, geometry, fit=fit)
     source = f"{row.name} {tuple(src.train_images.shape)}"
 
     def split_print(name: str, idx: list[int], lab: torch.Tensor) -> dict[str, Any]:

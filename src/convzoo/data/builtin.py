@@ -68,6 +68,7 @@ class BuiltinDataset:
     val_fraction: float  # the share of the training set held out for validation by default
     summary: str
     aliases: tuple[str, ...] = ()
+    fit: str = "resize"  # "pad": centred on a black canvas when a little smaller (transforms.FITS)
 
 
 def _source(train: tuple[Any, Any], test: tuple[Any, Any], classes: list[str]) -> SourceArrays:
@@ -164,6 +165,7 @@ DATASETS: dict[str, BuiltinDataset] = {
             0.1,
             "Fashion-MNIST (Xiao et al. 2017): 60,000 training and 10,000 test 28x28 images",
             aliases=("fashionmnist",),
+            fit="pad",
         ),
         BuiltinDataset(
             "mnist",
@@ -171,6 +173,7 @@ DATASETS: dict[str, BuiltinDataset] = {
             "shift",
             0.1,
             "MNIST (LeCun et al. 1998) through torchvision: 60,000 + 10,000 28x28 digits",
+            fit="pad",
         ),
         BuiltinDataset(
             "cifar10",
