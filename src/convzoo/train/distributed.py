@@ -186,6 +186,16 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def any_process(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every process when ``flag`` is true on one (a Ctrl-C): every process must stop
+    at the same step, or one would wait forever in the next all-reduce."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def training_loaders(
     train: Dataset, val: Dataset, cfg: Any, info: DistInfo, *, pin_memory: bool
 ) -> tuple[EpochSampler, DataLoader, DataLoader]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from torch.utils.data import Dataset
 from convzoo.data import DataBundle
 from convzoo.errors import ConvzooError
 from convzoo.train import callbacks as cb
+from convzoo.train.batchnorm import freeze_batchnorm_of_frozen
 from convzoo.train.callbacks import (  # re-exported: the names this module always had
     METRIC_FIELDS,
     Callback,
@@ -34,12 +34,20 @@ from convzoo.train.callbacks import (  # re-exported: the names this module alwa
 from convzoo.train.checkpoint import Checkpoint, find_checkpoint, set_rng_state, unwrap
 from convzoo.train.config import TrainConfig
 from convzoo.train.device import resolve_device, run_device
-from convzoo.train.distributed import DDPWrap, all_reduce_sum, dist_info, training_loaders
+from convzoo.train.distributed import (
+    DDPWrap,
+    all_reduce_sum,
+    any_process,
+    dist_info,
+    training_loaders,
+)
 from convzoo.train.evaluate import evaluate_loader
-from convzoo.train.fingerprint import bundle_meta, check_same_data, data_fingerprint
+from convzoo.train.fingerprint import bundle_meta, data_fingerprint
 from convzoo.train.log import logger
 from convzoo.train.losses import classification_loss, hard_labels
 from convzoo.train.optim import PlateauSchedule, build_optimizer, build_scheduler
+from convzoo.train.results import FitResult
+from convzoo.train.resume import restore
 from convzoo.train.run_dir import run_lock
 
 __all__ = [
@@ -57,41 +65,6 @@ __all__ = [
     "model_meta",
     "resolve_device",
 ]
-
-
-@dataclass
-class FitResult:
-    """What :func:`fit` returns. ``status``: "finished", "early-stopped", "interrupted" or
-    "diverged"; ``best_val_acc`` is None when no epoch finished."""
-
-    status: str
-    out_dir: Path | None
-    history: list[dict[str, Any]]
-    best_val_acc: float | None
-    best_epoch: int
-    epochs_done: int
-    seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def last(self) -> dict[str, Any]:
-        return self.history[-1] if self.history else {}
-
-
-def freeze_batchnorm_of_frozen(model: nn.Module) -> int:
-    """Put in eval mode every BatchNorm whose parameters are all frozen. Returns how many.
-
-    A frozen layer should compute what it computed when it was trained: in train mode BatchNorm
-    would normalise with the new batch's statistics and overwrite its running averages.
-    """
-    n = 0
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            params = list(m.parameters(recurse=False))
-            if params and not any(p.requires_grad for p in params):
-                m.eval()
-                n += 1
-    return n
 
 
 class Trainer:
@@ -170,7 +143,7 @@ class Trainer:
         self.interrupt_requested = False  # set by the Ctrl-C handler
         self.stop_reason: str | None = None  # set by a callback, e.g. "early-stopped"
         self.unfreeze_epoch: int | None = None  # staged fine-tuning: the first full epoch
-        self._restored_rng: dict[str, Any] | None = None
+        self.rng_to_restore: dict[str, Any] | None = None
         user = [c if isinstance(c, Callback) else cb.FnCallback(c) for c in callbacks]
         self.callbacks = [*user, *cb.standard_callbacks(self)]
 
@@ -192,34 +165,9 @@ class Trainer:
             return f"in epoch {pos['epoch'] + 1}, after step {pos['step']}"
         return f"after epoch {self.epoch}"
 
-    # ------------------------------------------------------------------ resume
-
     def load(self, ckpt: Checkpoint, *, allow_data_change: bool = False) -> None:
-        """Restore everything a checkpoint holds (weights, optimizer, scheduler, scaler, RNG,
-        history, and the position inside an epoch), after checking that the data is the same."""
-        if not ckpt.has_state:
-            raise ConvzooError(f"{ckpt.path} has no resume state ({ckpt.path / 'state.pt'})")
-        meta = ckpt.meta
-        if not allow_data_change:
-            check_same_data(meta, self.data_meta["fingerprint"], ckpt.path.parent)
-        unwrap(self.model).load_state_dict(ckpt.load_weights(), strict=True)
-        state = ckpt.load_state()
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self._restored_rng = state["rng"]
-        self.epoch = int(meta["epoch"])
-        self.history = list(meta.get("history", []))
-        best = meta.get("best") or {}
-        acc = best.get("val_acc")
-        self.best_val_acc = float(acc) if acc is not None and acc >= 0 else None
-        self.best_epoch = int(best.get("epoch") or 0)
-        self.position = meta.get("position")
-        if self.position and int(self.position.get("world_size", 1)) != self.dist.world_size:
-            raise ConvzooError(
-                f"{ckpt.path} stopped in the middle of an epoch with "
-                f"{self.position.get('world_size')} process(es); resume it with as many"
-            )
+        """Restore what a checkpoint holds (see :func:`convzoo.train.resume.restore`)."""
+        restore(self, ckpt, allow_data_change=allow_data_change)
 
     # ------------------------------------------------------------------ the loop
 
@@ -228,9 +176,9 @@ class Trainer:
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         with run_lock(self.out_dir), self.flags:
-            if self._restored_rng is not None:
-                set_rng_state(self._restored_rng)
-                self._restored_rng = None
+            if self.rng_to_restore is not None:
+                set_rng_state(self.rng_to_restore)
+                self.rng_to_restore = None
             t0 = time.perf_counter()
             self._call("on_fit_start")
             try:
@@ -270,12 +218,7 @@ class Trainer:
         return self.stop_reason or "finished"
 
     def _interrupted(self) -> bool:
-        if not self.dist.enabled:
-            return self.interrupt_requested
-        # Every process must stop at the same step, or one would wait forever in an all-reduce.
-        flag = torch.tensor([1.0 if self.interrupt_requested else 0.0], device=self.device)
-        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-        self.interrupt_requested = bool(flag.item())
+        self.interrupt_requested = any_process(self.interrupt_requested, self.dist, self.device)
         return self.interrupt_requested
 
     def _train_epoch(self, epoch: int) -> bool:
