@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils import benchmark
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo import registry
 from convzoo.bench.machine import machine_info, matmul_peak_gflops, synchronize
 from convzoo.errors import ConvzooError

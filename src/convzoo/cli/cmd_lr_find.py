@@ -8,6 +8,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.course import lr_find, plot_lr_find
 from convzoo.course.lr_find import METHODS
 from convzoo.io import write_json

@@ -7,6 +7,7 @@ import argparse
 import re
 from pathlib import Path
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.course import show_batch
 from convzoo.registry import model_card
 from convzoo.train.config import TrainConfig, build_data, card_and_builder_kwargs

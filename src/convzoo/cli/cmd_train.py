@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.errors import ConvzooError
 from convzoo.registry import create_model, model_card
 from convzoo.train import (

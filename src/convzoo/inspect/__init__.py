@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.errors import ConvzooError
 from convzoo.inspect.table import FORMATS, SummaryTable, Totals, build_table, lecture_names
 from convzoo.inspect.trace import LayerRecord, TraceError, meta_build, trace

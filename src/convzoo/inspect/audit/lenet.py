@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.inspect.audit.checks import add_number
 from convzoo.inspect.audit.report import AuditReport
 from convzoo.inspect.audit.tables import int_or_none, ints, load_table

@@ -16,6 +16,7 @@ from functools import cache
 import torch
 from torch import nn
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.inspect import summarize
 from convzoo.inspect.audit.checks import Derivation, Rounding, first_reproducing, rules_tied_best
 from convzoo.inspect.audit.report import AuditReport

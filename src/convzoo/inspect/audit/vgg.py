@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.inspect.audit.checks import Rounding, add_number, rules_tied_best
 from convzoo.inspect.audit.report import AuditReport
 from convzoo.inspect.audit.tables import load_table
