@@ -99,3 +99,31 @@ def test_from_import_registers_every_network_and_the_weights_loader():
     )
     assert out["families"] == model_files
     assert out["n"] >= len(model_files)
+
+
+@pytest.mark.slow  # a fresh interpreter that imports torch
+def test_building_and_tracing_a_network_imports_no_torchvision_and_no_dynamo():
+    """torchvision's package imports all its networks and torchvision.ops, which imports
+    torch._dynamo (seconds); building a network and its structural table need neither.
+    (Unavoidable elsewhere: any torchvision import, e.g. a torchvision weight entry or the data
+    layer, and tracing LocalResponseNorm on the meta device, whose meta kernel is a Python
+    decomposition behind torch._disable_dynamo.)"""
+    out = _python(
+        "import json, sys\n"
+        "import convzoo.weights\n"
+        "from convzoo.registry import create_model\n"
+        "from convzoo.inspect import summarize\n"
+        "m = create_model('resnet18')\n"
+        "built = 'torch._dynamo' in sys.modules\n"
+        "t = summarize('resnet18')\n"
+        "print(json.dumps({'built': built, 'traced': 'torch._dynamo' in sys.modules,"
+        " 'tv': sorted(k for k in sys.modules if k.split('.')[0] == 'torchvision'),"
+        " 'params': sum(p.numel() for p in m.parameters()), 'macs': t.totals.macs}))"
+    )
+    assert out["built"] is False and out["traced"] is False
+    assert out["tv"] == []
+    # The network and its table are the real ones: torchvision's resnet18 has 11,689,512
+    # parameters and its weights' metadata states 1.81 G multiply-adds at 224x224 (counting
+    # convs and the linear layer; the table adds batch norm, ReLU and the residual adds).
+    assert out["params"] == 11_689_512
+    assert abs(out["macs"] / 1e9 - 1.81) < 0.02
