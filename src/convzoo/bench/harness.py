@@ -520,10 +520,6 @@ def torchvision_twin(name: str, num_classes: int = 1000, aux_logits: bool = Fals
     return torchvision.models.get_model(twin, **kwargs)
 
 
-def _logits(out: Any) -> Tensor:
-    return out[0] if isinstance(out, tuple) else out
-
-
 def _train_loss(out: Any) -> Tensor:
     # GoogLeNet in training mode returns (logits, aux2, aux1); all heads get gradients, as in
     # the paper's training (aux losses weighted 0.3, Szegedy et al. 2015 sec. 5).
