@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 import typing
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -75,19 +76,33 @@ def _recipe_note(name: str) -> str:
     return f"; {', '.join(notes)}" if notes else ""
 
 
-def add_training_options(p: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
-    """One flag per :class:`TrainConfig` field (shared with `convzoo finetune`).
+#: The data options of `convzoo train` that the course tools (lr-find, show-batch) share, so that
+#: they read the same training split through the same transforms.
+DATA_OPTIONS = ("data", "data_dir", "val_fraction", "input_size", "augment")
+
+
+def add_training_options(
+    p: argparse.ArgumentParser,
+    defaults: TrainConfig | None = None,
+    *,
+    only: Collection[str] | None = None,
+) -> None:
+    """One flag per :class:`TrainConfig` field (shared with `convzoo finetune`); with ``only``,
+    the flags of those fields alone (the course tools), without the run folder's flags.
 
     Every argparse default is None, so that a resumed run can tell what the user gave; the help
-    shows the real default (``defaults``) and a data set's recipe where it differs.
+    shows the real default (``defaults``) and a data set's recipe where it differs. Read the
+    options back with :func:`config_from_options`.
     """
     d = defaults or TrainConfig()
     hints = typing.get_type_hints(TrainConfig)
-    groups = {key: p.add_argument_group(title) for key, title in GROUP_TITLES.items()}
+    groups: dict[str, argparse._ArgumentGroup] = {}
     for f in dataclasses.fields(TrainConfig):
         meta = dict(f.metadata)
-        if not meta.get("cli", False):
+        if not meta.get("cli", False) or (only is not None and f.name not in only):
             continue
+        if meta["group"] not in groups:
+            groups[meta["group"]] = p.add_argument_group(GROUP_TITLES[meta["group"]])
         g = groups[meta["group"]]
         flag = "--" + f.name.replace("_", "-")
         default = getattr(d, f.name)
@@ -114,6 +129,8 @@ def add_training_options(p: argparse.ArgumentParser, defaults: TrainConfig | Non
                 metavar=None if meta.get("choices") else f.name.upper(),
                 help=_help(meta, default, note),
             )
+    if only is not None:
+        return
     r = groups["run"]
     r.add_argument(
         "--out",
@@ -164,6 +181,13 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
     fields = {f.name for f in dataclasses.fields(base)}
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     return base.replace(**given)
+
+
+def config_from_options(args: argparse.Namespace, **changes: Any) -> TrainConfig:
+    """The configuration `convzoo train` makes of these options: the defaults, the data set's
+    recipe (:data:`RECIPES`), ``changes``, then every option the user gave."""
+    base = TrainConfig.for_data(args.data or TrainConfig().data, **changes)
+    return config_from_args(args, base)
 
 
 def build_model_and_data(cfg: TrainConfig) -> tuple[Any, Any]:
@@ -238,10 +262,7 @@ def run(args: argparse.Namespace) -> int:
             kwargs = dict(args.model_arg)
             if args.in_chans is not None:
                 kwargs["in_chans"] = args.in_chans
-            base = TrainConfig.for_data(
-                args.data or "digits", model=args.model, model_kwargs=kwargs
-            )
-            cfg = config_from_args(args, base).validate()
+            cfg = config_from_options(args, model=args.model, model_kwargs=kwargs).validate()
         resolve_device(cfg.device)  # a bad --device fails before a run folder exists
         seed_everything(cfg.seed)
         model, data = build_model_and_data(cfg)
