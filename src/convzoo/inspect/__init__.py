@@ -4,7 +4,7 @@
 (:mod:`convzoo.inspect.trace`), counts each operator by the rules of
 :mod:`convzoo.inspect.costs` and returns a :class:`~convzoo.inspect.table.SummaryTable` whose
 ``total_params`` and ``total_macs`` are the headline numbers. ``audit`` compares a network with
-the lecture's and the papers' published tables (:mod:`convzoo.inspect.references.audit`).
+the lecture's and the papers' published tables (:mod:`convzoo.inspect.audit`).
 """
 
 from __future__ import annotations
