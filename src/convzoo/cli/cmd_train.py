@@ -220,6 +220,23 @@ def run_dir_of(ckpt_path: Path) -> Path:
     return ckpt_path.parent if ckpt_path.name in ("last", "best", ".last.old") else ckpt_path
 
 
+def resumed_run(
+    args: argparse.Namespace, verb: str = "is a run of"
+) -> tuple[Path, Path, TrainConfig]:
+    """(checkpoint, run folder, configuration) of ``--resume RUN_DIR`` (`convzoo train` and
+    `convzoo finetune`): its last checkpoint, its saved configuration with the options a
+    resume may change; a model name that is not the run's is refused."""
+    ckpt = find_checkpoint(args.resume, prefer="last")
+    run_dir = run_dir_of(ckpt.path)
+    saved = ckpt.meta.get("config") or {}
+    if args.model and args.model != saved.get("model"):
+        raise ConvzooError(
+            f"{run_dir} {verb} {saved.get('model')}, not {args.model}; drop the model name to "
+            "resume it"
+        )
+    return ckpt.path, run_dir, resumed_config(args, saved)
+
+
 def report(result: FitResult, epochs: int, out: Path | None, extra: str = "") -> None:
     """The closing line of `convzoo train` and `convzoo finetune`."""
     if result.best_val_acc is None:
@@ -241,17 +258,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         resume_from = None
         if args.resume:
-            ckpt = find_checkpoint(args.resume, prefer="last")
-            run_dir = run_dir_of(ckpt.path)
-            saved = ckpt.meta.get("config") or {}
-            if args.model and args.model != saved.get("model"):
-                raise ConvzooError(
-                    f"{run_dir} is a run of {saved.get('model')}, not {args.model}; drop the "
-                    "model name to resume it"
-                )
-            cfg = resumed_config(args, saved)
+            resume_from, run_dir, cfg = resumed_run(args)
             out = run_dir if info.is_main else None
-            resume_from = ckpt.path
         else:
             if not args.model:
                 raise ConvzooError(
