@@ -69,3 +69,24 @@ def hostile_server():
     server = HostileServer()
     yield server
     server.close()
+
+
+def _twin_pair(name: str, *, tv_kwargs: dict | None = None, **kwargs):
+    """torchvision's freshly initialised twin of the zoo's ``name`` and ours holding its state
+    dict (loaded strictly), both in eval mode; ``kwargs`` go to our builder."""
+    import torchvision
+
+    import convzoo
+
+    with torch.device("meta"):  # skip our own (slow) initialisation: the weights come from tv
+        ours = convzoo.create_model(name, **kwargs)
+    twin = convzoo.model_card(name).torchvision_twin
+    tv = torchvision.models.get_model(twin, weights=None, **(tv_kwargs or {})).eval()
+    ours.load_state_dict(tv.state_dict(), strict=True, assign=True)
+    return tv, ours.eval()
+
+
+@pytest.fixture
+def twin_pair():
+    """:func:`_twin_pair`: (torchvision's network, ours with its weights)."""
+    return _twin_pair

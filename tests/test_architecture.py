@@ -102,3 +102,26 @@ def test_nothing_inside_imports_the_top_package():
             if "convzoo" in _imports_of(node):
                 offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert offenders == []
+
+
+def test_library_draws_with_matplotlibs_object_api():
+    """No pyplot (its global figure state) and no ``matplotlib.use`` (a global backend switch)
+    inside the library: a program with its own backend keeps it."""
+    offenders = []
+    for path in _python_files():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = _imports_of(node)
+            if isinstance(node, ast.ImportFrom) and node.module == "matplotlib":
+                names = [f"matplotlib.{a.name}" for a in node.names]
+            if any(n.startswith("matplotlib.pyplot") for n in names):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno} pyplot")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "use"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in ("matplotlib", "mpl")
+            ):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno} matplotlib.use")
+    assert offenders == []

@@ -95,6 +95,23 @@ def test_network_macs_match_torchvision_published_ops():
     assert params == 11_689_512  # He et al. 2016 / torchvision
 
 
+def test_network_macs_without_a_table_counts_with_torch_on_meta(monkeypatch):
+    """The fallback (torch's FlopCounterMode over a network built on meta) counts convs and
+    matmuls only: exactly what torchvision's "_ops" counts (1.814 G for ResNet-18)."""
+    import torchvision
+
+    import convzoo.bench.harness as H
+
+    def no_table(*args, **kwargs):
+        raise RuntimeError("a tracing gap")
+
+    monkeypatch.setattr(H, "summarize", no_table)
+    ops = torchvision.models.get_model_weights("resnet18").DEFAULT.meta["_ops"]
+    params, macs = network_macs("resnet18", (3, 224, 224))
+    assert round(macs / 1e9, 3) == ops
+    assert params == 11_689_512
+
+
 # ---- bad input ---------------------------------------------------------------------------
 
 

@@ -20,13 +20,10 @@ from torch.utils.data import Subset
 import convzoo
 from convzoo.bench.harness import BenchSettings, cuda_math_flags, run_benchmark, validate
 from convzoo.errors import ConvzooError
+from convzoo.outputs import main_logits
 from convzoo.registry import list_models
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-def _logits(out):
-    return out[0] if isinstance(out, tuple) else out
 
 
 def _relative_error(got: torch.Tensor, ref: torch.Tensor) -> float:
@@ -40,13 +37,13 @@ def test_every_network_on_cuda_computes_what_it_computes_on_cpu(name):
     model = convzoo.create_model(name).eval()
     x = torch.randn(2, *model.card.input_size)
     with torch.no_grad():
-        ref = _logits(model(x))
+        ref = main_logits(model(x))
         gpu = model.cuda()
         with cuda_math_flags(torch.device("cuda"), "fp32", cudnn_benchmark=False):
-            fp32 = _logits(gpu(x.cuda()))
+            fp32 = main_logits(gpu(x.cuda()))
         # bf16 weights and activations, channels-last: the fast inference settings of bench.
         fast = gpu.to(torch.bfloat16, memory_format=torch.channels_last)
-        bf16 = _logits(fast(x.cuda().to(torch.bfloat16, memory_format=torch.channels_last)))
+        bf16 = main_logits(fast(x.cuda().to(torch.bfloat16, memory_format=torch.channels_last)))
     assert fp32.device.type == "cuda"
     # Strict fp32 on both sides: only the order of the sums differs.
     assert _relative_error(fp32, ref) < 1e-4

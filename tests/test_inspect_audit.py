@@ -47,12 +47,6 @@ def test_nine_audits_and_their_tables_with_sources() -> None:
     assert "res3a_branch2a" in src["paper_resnet_table1"]["notes"]
 
 
-def test_old_import_path_still_works() -> None:
-    from convzoo.inspect.references import audit as old
-
-    assert old.audit is audit and old.audit_table is audit_table and old.sources is sources
-
-
 def test_lecture_alexnet_is_right_everywhere() -> None:
     rep = audit("alexnet", "lecture")
     assert rep.mismatches == []

@@ -148,3 +148,23 @@ def test_auxiliary_heads_train_on_the_loop_loss():
     result = lr_find(model, TensorDataset(x, y), TrainConfig(batch_size=16), num_iter=8)
     assert result.losses[0] == pytest.approx(float(expected), rel=1e-5)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("command", ["lr-find", "show-batch"])
+def test_course_tools_read_the_split_train_reads(command):
+    """The same flags give lr-find, show-batch and train the same data configuration, the
+    data set's recipe included (Fashion-MNIST holds out 10%, not the default 20%)."""
+    from convzoo.cli import build_parser
+    from convzoo.cli.cmd_train import DATA_OPTIONS, config_from_options
+
+    def config(*argv: str) -> TrainConfig:
+        args = build_parser(argv[0], all_commands=False).parse_args(list(argv))
+        return config_from_options(args, model=args.model)
+
+    flags = ("lenet5", "--data", "fashion-mnist", "--input-size", "28", "--no-augment")
+    ours, train = config(command, *flags), config("train", *flags)
+    assert ours.val_fraction == train.val_fraction == 0.1
+    assert ours.input_size == 28 and ours.augment is False
+    assert {k: getattr(ours, k) for k in (*DATA_OPTIONS, "seed")} == {
+        k: getattr(train, k) for k in (*DATA_OPTIONS, "seed")
+    }

@@ -11,6 +11,7 @@ from torch import nn
 import convzoo
 from convzoo.errors import ConvzooError
 from convzoo.models import ClassicNet
+from convzoo.outputs import main_logits
 from convzoo.registry import _REGISTRY
 
 MODELS = convzoo.list_models()
@@ -23,10 +24,6 @@ SMALL_SIDE = 32
 def _side(name: str) -> int:
     card = convzoo.model_card(name)
     return max(card.min_input_size, min(SMALL_SIDE, card.input_size[1]))
-
-
-def _logits(out):
-    return out.logits if hasattr(out, "logits") else out
 
 
 def test_registry_is_not_empty_and_names_are_unique():
@@ -87,7 +84,7 @@ def test_output_shape_gradients_and_overrides(name):
     model.train()
     x = torch.randn(2, 2, side, side)
     out = model(x)
-    logits = _logits(out)
+    logits = main_logits(out)
     assert logits.shape == (2, 7)
     outputs = list(out) if isinstance(out, tuple) else [out]
     loss = sum(o.float().pow(2).mean() for o in outputs if o is not None)
@@ -149,7 +146,7 @@ def test_min_input_size_is_the_true_minimum(name):
     c, m = card.in_chans, card.min_input_size
     raw = model.forward_head
     out = raw(model.forward_features(torch.empty(1, c, m, m, device="meta")))
-    assert _logits(out).shape == (1, card.num_classes)
+    assert main_logits(out).shape == (1, card.num_classes)
     if m > 1:
         with pytest.raises(RuntimeError):
             raw(model.forward_features(torch.empty(1, c, m - 1, m - 1, device="meta")))

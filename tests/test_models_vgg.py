@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torchvision
 from torch import nn
 
 import convzoo
@@ -40,7 +39,6 @@ TABLE2_MILLIONS = {
     "vgg19": 144,
 }
 BN_OF = {"vgg11_bn": "vgg11", "vgg13_bn": "vgg13", "vgg16_bn": "vgg16", "vgg19_bn": "vgg19"}
-TWINS = ["vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
 
 
 def _convs(name: str) -> list[tuple[int, int]]:
@@ -131,41 +129,3 @@ def test_card_and_classifier():
     assert model.get_classifier().out_features == 7
     assert model.features[0].in_channels == 1
     assert convzoo.model_card("vgg16_c").torchvision_twin is None
-
-
-def _twin_pair(name: str):
-    """torchvision's freshly initialised model and ours holding its state dict (strict)."""
-    tv = getattr(torchvision.models, name)().eval()
-    with torch.device("meta"):  # skip our own (slow) initialisation: the weights come from tv
-        ours = convzoo.create_model(name)
-    ours.load_state_dict(tv.state_dict(), strict=True, assign=True)
-    return tv, ours.eval()
-
-
-@pytest.mark.parametrize("name", TWINS)
-def test_torchvision_twin_loads_strict_and_agrees(name):
-    tv, ours = _twin_pair(name)
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        expected, got = tv(x), ours(x)
-    # Same operators in the same order: identical up to float32 rounding (we see exact zeros).
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
-    assert expected.abs().max() > 0
-
-
-@pytest.mark.slow
-def test_torchvision_twin_at_full_size():
-    tv, ours = _twin_pair("vgg16_bn")
-    x = torch.randn(1, 3, 224, 224)
-    with torch.no_grad():
-        torch.testing.assert_close(ours(x), tv(x), rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("name", convzoo.list_models("vgg*"))
-def test_card_names_real_layers(name):
-    card = convzoo.model_card(name)
-    with torch.device("meta"):
-        model = convzoo.create_model(name)
-    assert isinstance(model.get_submodule(card.first_conv), nn.Conv2d)
-    assert model.get_submodule(card.classifier) is model.get_classifier()
-    assert model.min_input_size == card.min_input_size

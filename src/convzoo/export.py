@@ -55,7 +55,6 @@ from convzoo.optimize import (
     compile_supported,
     fold_batchnorm,
     input_batches,
-    logits_of,
     onnx_session,
     openvino_config,
     openvino_model,
@@ -66,6 +65,7 @@ from convzoo.optimize import (
     top1_agreement,
     write_onnx,
 )
+from convzoo.outputs import main_logits
 from convzoo.registry import checked_builder_kwargs, create_model, list_models
 from convzoo.version import __version__
 from convzoo.weights import (
@@ -258,7 +258,7 @@ def _check(
 ) -> tuple[float, float, float]:
     atol, rtol = export_tolerance(precision)
     with torch.no_grad():
-        ref = logits_of(model.eval()(x)).float()
+        ref = main_logits(model.eval()(x)).float()
     ok, diff = outputs_close(got.float(), ref, atol, rtol)
     if not ok:
         raise RuntimeError(f"{what}: outputs differ from PyTorch's by {diff:.3g}")
@@ -482,7 +482,7 @@ def export_program(
     if verify:
         loaded = torch.export.load(str(path)).module()
         with torch.no_grad():
-            got = logits_of(loaded(x))
+            got = main_logits(loaded(x))
         result.max_abs_diff = _check(got, model, example_input, precision, f"{path} (.pt2)")[0]
     return result
 
@@ -524,7 +524,7 @@ def export_torchscript(
             warnings.simplefilter("ignore")
             loaded = torch.jit.load(str(path))
         with torch.no_grad():
-            got = logits_of(loaded(example_input))
+            got = main_logits(loaded(example_input))
         result.max_abs_diff = _check(got, model, example_input, "fp32", f"{path} (TorchScript)")[0]
     return result
 
@@ -590,4 +590,4 @@ def _reload(result: ExportResult) -> nn.Module:
         runner = OpenVINORunner(ov.Core().read_model(str(path)), openvino_config("int8", None))
         return _Reloaded(lambda x: torch.from_numpy(runner(x.float().numpy())))
     program = torch.export.load(str(path)).module()
-    return _Reloaded(lambda x: logits_of(program(x)).float())
+    return _Reloaded(lambda x: main_logits(program(x)).float())

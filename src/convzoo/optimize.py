@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from convzoo.errors import ConvzooError
+from convzoo.outputs import main_logits
 
 # Tolerances stated once. Outputs agree when max|a - b| <= ATOL + RTOL * max|reference|: fp32
 # re-association (folded weights, other conv algorithms, NHWC, fused kernels) changes the last
@@ -80,10 +81,6 @@ def outputs_close(got: Tensor, ref: Tensor, atol: float, rtol: float) -> tuple[b
     diff = float((got - ref).abs().max()) if got.numel() else 0.0
     scale = float(ref.abs().max()) if ref.numel() else 0.0
     return diff <= atol + rtol * scale, diff
-
-
-def logits_of(out: Any) -> Tensor:
-    return out[0] if isinstance(out, tuple) else out
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,13 +256,13 @@ def chunk_stem(model: nn.Module, example_input: Tensor) -> int:
     if per_image * batch < _STEM_MIN_BYTES or chunk >= batch:
         return 0
     with torch.no_grad():
-        before = logits_of(model(example_input))
+        before = main_logits(model(example_input))
     originals = [model.get_submodule(n) for n in chain]
     _set_submodule(model, chain[0], BatchChunked(nn.Sequential(*originals), chunk))
     for name in chain[1:]:
         _set_submodule(model, name, nn.Identity())
     with torch.no_grad():
-        after = logits_of(model(example_input))
+        after = main_logits(model(example_input))
     if not outputs_close(after, before, OPTIMIZE_ATOL, OPTIMIZE_RTOL)[0]:
         # The stem's output was used elsewhere too (e.g. functionally): undo.
         for name, original in zip(chain, originals, strict=True):
@@ -368,10 +365,10 @@ class OptimizedModel(InferenceModel):
             if self.channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             if self._compiled is None:
-                out = logits_of(self.eager(x))
+                out = main_logits(self.eager(x))
             else:
                 with _compile_config(self._inductor_options):
-                    out = logits_of(self._compiled(x))
+                    out = main_logits(self._compiled(x))
             return out.to(out_dtype) if self.dtype is not None else out
 
 
@@ -586,7 +583,7 @@ def check_against_original(fast: InferenceModel, model: nn.Module, x: Tensor) ->
     report = fast.report
     report.atol, report.rtol = TOLERANCES[report.precision]
     with torch.no_grad():
-        reference = logits_of(model.eval()(x))
+        reference = main_logits(model.eval()(x))
         got = fast(x)
     ok, diff = outputs_close(got, reference, report.atol, report.rtol)
     report.max_abs_diff = diff
@@ -607,7 +604,7 @@ def top1_agreement(
     with torch.no_grad():
         for x in input_batches(batches):
             a = fast(x).argmax(dim=1)
-            b = logits_of(reference.eval()(x)).argmax(dim=1)
+            b = main_logits(reference.eval()(x)).argmax(dim=1)
             same += int((a == b).sum())
             total += len(x)
     return (same / total if total else float("nan")), total

@@ -14,7 +14,9 @@ from torch import Tensor
 
 
 def main_logits(output: Any) -> Tensor:
-    """The main logits of a model output (the first field of GoogLeNet's namedtuple)."""
-    if isinstance(output, tuple):
+    """The main logits of a model output: the first field of GoogLeNet's namedtuple (or of any
+    tuple or list), the ``logits`` attribute of an output object (a network from outside the
+    zoo, which ``convzoo explain`` accepts), else the output itself."""
+    if isinstance(output, tuple | list):
         return output[0]
-    return output
+    return getattr(output, "logits", output)

@@ -39,7 +39,6 @@ import safetensors
 import safetensors.torch
 import torch
 from torch import nn
-from torchvision.models import get_model_weights
 
 import convzoo.models  # noqa: F401  (importing the package registers the networks)
 from convzoo import io
@@ -146,15 +145,27 @@ class WeightEntry:
         }
 
 
+def _tv_weights(name: str) -> Any:
+    """torchvision's weights enum of its network ``name`` (``ResNet18_Weights``).
+
+    Imported here, not at the top: any torchvision import runs its package, which imports all
+    its networks and torchvision.ops, and that imports torch._dynamo (seconds). Building a
+    network, `convzoo list` and the structural tables need no torchvision; only a torchvision
+    weight entry does."""
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(name)
+
+
 @lru_cache(maxsize=1)
 def imagenet_categories() -> tuple[str, ...]:
     """The 1000 ImageNet-1k class names, in torchvision's order (its weights' metadata)."""
-    return tuple(get_model_weights("resnet18")["IMAGENET1K_V1"].meta["categories"])
+    return tuple(_tv_weights("resnet18")["IMAGENET1K_V1"].meta["categories"])
 
 
 def _torchvision_entries(model: str, twin: str) -> list[WeightEntry]:
     try:
-        enum = get_model_weights(twin)
+        enum = _tv_weights(twin)
     except (ValueError, KeyError):
         return []
     entries = []

@@ -21,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.errors import ConvzooError
 from convzoo.io import atomic_write
 from convzoo.registry import model_card

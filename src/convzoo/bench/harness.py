@@ -44,10 +44,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils import benchmark
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo import registry
 from convzoo.bench.machine import machine_info, matmul_peak_gflops, synchronize
 from convzoo.errors import ConvzooError
 from convzoo.inspect import summarize
+from convzoo.inspect.trace import meta_build
 from convzoo.io import write_json, write_text
 from convzoo.optimize import (
     build_runtime,
@@ -491,12 +493,12 @@ def network_macs(name: str, input_size: tuple[int, int, int]) -> tuple[int, int]
         pass  # a tracing gap (e.g. an older torch): count with torch's own counter instead
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.device("meta"):
+    with meta_build():
         model = registry.create_model(name, in_chans=input_size[0]).eval()
-        x = torch.empty(1, *input_size)
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            model(x)
+    x = torch.empty(1, *input_size, device="meta")
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x)
     return registry.count_parameters(model), int(counter.get_total_flops() // 2)
 
 
@@ -520,10 +522,6 @@ def torchvision_twin(name: str, num_classes: int = 1000, aux_logits: bool = Fals
     if twin in ("googlenet", "inception_v3"):
         kwargs.update(aux_logits=aux_logits, init_weights=False)
     return torchvision.models.get_model(twin, **kwargs)
-
-
-def _logits(out: Any) -> Tensor:
-    return out[0] if isinstance(out, tuple) else out
 
 
 def _train_loss(out: Any) -> Tensor:

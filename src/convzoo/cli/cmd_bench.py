@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.bench.harness import (
     PRECISIONS,
     RUNTIMES,

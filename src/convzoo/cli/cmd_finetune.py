@@ -17,15 +17,13 @@ from convzoo.cli.cmd_train import (
     add_training_options,
     config_from_args,
     report,
-    resumed_config,
-    run_dir_of,
+    resumed_run,
 )
 from convzoo.errors import ConvzooError
 from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.train import (
     Checkpoint,
     TrainConfig,
-    find_checkpoint,
     init_distributed,
     prepare_run_dir,
     resolve_device,
@@ -120,15 +118,9 @@ def run(args: argparse.Namespace) -> int:
         resume_from = None
         ckpt: Checkpoint | None = None
         if args.resume:
-            ckpt = find_checkpoint(args.resume, prefer="last")
-            run_dir = run_dir_of(ckpt.path)
+            resume_from, run_dir, cfg = resumed_run(args, "fine-tunes")
             spec = read_spec(run_dir)
-            saved = ckpt.meta.get("config") or {}
-            if args.model and args.model != saved.get("model"):
-                raise ConvzooError(f"{run_dir} fine-tunes {saved.get('model')}, not {args.model}")
-            cfg = resumed_config(args, saved)
             out = run_dir if info.is_main else None
-            resume_from = ckpt.path
         else:
             if not args.model or not args.data:
                 raise ConvzooError(

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.errors import ConvzooError
 from convzoo.models._counts import default_parameter_count
 from convzoo.registry import list_models, model_card

@@ -8,25 +8,36 @@ import dataclasses
 import re
 from pathlib import Path
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.cli._args import (
-    add_input_size_argument,
-    device_or_auto,
-    non_negative_int,
     positive_int,
-    threads,
 )
+from convzoo.cli.cmd_train import DATA_OPTIONS, add_training_options, config_from_options
 from convzoo.course import lr_find, plot_lr_find
 from convzoo.course.lr_find import METHODS
 from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.io import write_json
 from convzoo.registry import create_model, model_card
 from convzoo.train.config import (
-    TrainConfig,
     build_data,
     card_and_builder_kwargs,
     seed_everything,
 )
 from convzoo.train.loop import resolve_device
+
+# The options of `convzoo train` that decide the data and the optimiser of the test.
+LR_FIND_OPTIONS = (
+    *DATA_OPTIONS,
+    "batch_size",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "label_smoothing",
+    "seed",
+    "device",
+    "workers",
+    "threads",
+)
 
 EPILOG = """\
 The network is built and initialised as `convzoo train MODEL --seed S` builds it and trained on
@@ -49,7 +60,6 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d = TrainConfig()
     p = sub.add_parser(
         "lr-find",
         help="learning-rate range test: plot and suggested rate",
@@ -59,37 +69,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="network name (`convzoo list`)")
-    p.add_argument("--data", default=d.data, help=f"data set or folder (default {d.data})")
-    p.add_argument("--data-dir", help="where data sets are read from")
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=d.val_fraction,
-        help=f"held-out share left out of the test, as in training (default {d.val_fraction})",
-    )
-    add_input_size_argument(p, type=positive_int, help="image size fed to the network (card's)")
-    p.add_argument("--no-augment", dest="augment", action="store_false", help="no augmentation")
-    p.add_argument(
-        "--batch-size", type=positive_int, default=d.batch_size, help=f"(default {d.batch_size})"
-    )
-    p.add_argument("--optimizer", choices=("sgd", "adamw"), default=d.optimizer, help="(sgd)")
-    p.add_argument("--momentum", type=float, default=d.momentum, help=f"(default {d.momentum})")
-    p.add_argument(
-        "--weight-decay", type=float, default=d.weight_decay, help=f"(default {d.weight_decay})"
-    )
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing, help="(default 0)")
+    add_training_options(p, only=LR_FIND_OPTIONS)
     p.add_argument("--start-lr", type=float, default=1e-7, help="first rate (default 1e-7)")
     p.add_argument("--end-lr", type=float, default=10.0, help="last rate (default 10)")
     p.add_argument("--num-iter", type=positive_int, default=100, help="steps at most (default 100)")
     p.add_argument("--method", choices=METHODS, default="valley", help="suggestion (valley)")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
-    p.add_argument(
-        "--device", type=device_or_auto, default="auto", help="auto (default), cpu, cuda, cuda:1"
-    )
-    p.add_argument(
-        "--workers", type=non_negative_int, default=0, help="data-loading processes (default 0)"
-    )
-    p.add_argument("--threads", type=threads, help="CPU threads (default: as `convzoo train`)")
     p.add_argument("--out", help="output folder (default: lr-find-MODEL-DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -97,23 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model_card(args.model)  # an unknown name fails before any data is read
-    cfg = TrainConfig(
-        model=args.model,
-        data=args.data,
-        data_dir=args.data_dir,
-        val_fraction=args.val_fraction,
-        input_size=args.input_size,
-        augment=args.augment,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        seed=args.seed,
-        device=args.device,
-        workers=args.workers,
-        threads=args.threads,
-    ).validate()
+    cfg = config_from_options(args, model=args.model).validate()
     check_fits_in_memory(
         cfg.model, cfg.input_size, cfg.batch_size, training=True, model_kwargs=cfg.model_kwargs
     )

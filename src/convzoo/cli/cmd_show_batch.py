@@ -7,10 +7,12 @@ import argparse
 import re
 from pathlib import Path
 
-from convzoo.cli._args import add_input_size_argument, positive_int
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
+from convzoo.cli._args import positive_int
+from convzoo.cli.cmd_train import DATA_OPTIONS, add_training_options, config_from_options
 from convzoo.course import show_batch
 from convzoo.registry import model_card
-from convzoo.train.config import TrainConfig, build_data, card_and_builder_kwargs
+from convzoo.train.config import build_data, card_and_builder_kwargs
 
 EPILOG = """\
 The images come from the training split that `convzoo train MODEL --data DATA --seed S` trains
@@ -26,7 +28,6 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d = TrainConfig()
     p = sub.add_parser(
         "show-batch",
         help="draw training inputs as the network sees them after augmentation",
@@ -35,46 +36,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="network name: its card decides size, channels, mean/std")
-    p.add_argument("--data", default=d.data, help=f"data set or folder (default {d.data})")
-    p.add_argument("--data-dir", help="where data sets are read from")
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=d.val_fraction,
-        help=f"held-out share, as in training (default {d.val_fraction})",
-    )
-    add_input_size_argument(p, type=positive_int, help="image size fed to the network (card's)")
-    p.add_argument("--no-augment", dest="augment", action="store_false", help="no augmentation")
+    add_training_options(p, only=(*DATA_OPTIONS, "seed"))
     p.add_argument("--count", "-n", type=positive_int, default=32, help="images (default 32)")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
     p.add_argument("--out", help="PNG or SVG file (default: show-batch-MODEL-DATA.png)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     model_card(args.model)  # an unknown name fails before any data is read
-    cfg = TrainConfig(
-        model=args.model,
-        data=args.data,
-        data_dir=args.data_dir,
-        val_fraction=args.val_fraction,
-        input_size=args.input_size,
-        augment=args.augment,
-        seed=args.seed,
-    )
+    cfg = config_from_options(args, model=args.model)
     card, _ = card_and_builder_kwargs(cfg.model, cfg.model_kwargs)
     data = build_data(cfg, card)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(cfg.data)).name).strip("-") or "data"
     out = Path(args.out or f"show-batch-{cfg.model}-{slug}.png")
     if out.parent != Path():
         out.parent.mkdir(parents=True, exist_ok=True)
-    augmented = "after augmentation" if args.augment else "without augmentation"
+    augmented = "after augmentation" if cfg.augment else "without augmentation"
     c, h, w = data.input_size
     path = show_batch(
         data,
         out,
         n=args.count,
-        seed=args.seed,
+        seed=cfg.seed,
         title=f"{cfg.model} on {data.name}: training inputs {augmented}, fed as {c}x{h}x{w}, "
         "shown de-normalised",
     )

@@ -13,9 +13,11 @@ import dataclasses
 import json
 import sys
 import typing
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.cli._args import device_or_auto, non_negative_int, positive_int, threads
 from convzoo.errors import ConvzooError
 from convzoo.inspect.memory import check_fits_in_memory
@@ -91,19 +93,33 @@ def _recipe_note(name: str) -> str:
     return f"; {', '.join(notes)}" if notes else ""
 
 
-def add_training_options(p: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
-    """One flag per :class:`TrainConfig` field (shared with `convzoo finetune`).
+#: The data options of `convzoo train` that the course tools (lr-find, show-batch) share, so that
+#: they read the same training split through the same transforms.
+DATA_OPTIONS = ("data", "data_dir", "val_fraction", "input_size", "augment")
+
+
+def add_training_options(
+    p: argparse.ArgumentParser,
+    defaults: TrainConfig | None = None,
+    *,
+    only: Collection[str] | None = None,
+) -> None:
+    """One flag per :class:`TrainConfig` field (shared with `convzoo finetune`); with ``only``,
+    the flags of those fields alone (the course tools), without the run folder's flags.
 
     Every argparse default is None, so that a resumed run can tell what the user gave; the help
-    shows the real default (``defaults``) and a data set's recipe where it differs.
+    shows the real default (``defaults``) and a data set's recipe where it differs. Read the
+    options back with :func:`config_from_options`.
     """
     d = defaults or TrainConfig()
     hints = typing.get_type_hints(TrainConfig)
-    groups = {key: p.add_argument_group(title) for key, title in GROUP_TITLES.items()}
+    groups: dict[str, argparse._ArgumentGroup] = {}
     for f in dataclasses.fields(TrainConfig):
         meta = dict(f.metadata)
-        if not meta.get("cli", False):
+        if not meta.get("cli", False) or (only is not None and f.name not in only):
             continue
+        if meta["group"] not in groups:
+            groups[meta["group"]] = p.add_argument_group(GROUP_TITLES[meta["group"]])
         g = groups[meta["group"]]
         flag = "--" + f.name.replace("_", "-")
         default = getattr(d, f.name)
@@ -134,6 +150,8 @@ def add_training_options(p: argparse.ArgumentParser, defaults: TrainConfig | Non
                 metavar=None if meta.get("choices") else f.name.upper(),
                 help=_help(meta, default, note),
             )
+    if only is not None:
+        return
     r = groups["run"]
     r.add_argument(
         "--out",
@@ -186,6 +204,13 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
     return base.replace(**given)
 
 
+def config_from_options(args: argparse.Namespace, **changes: Any) -> TrainConfig:
+    """The configuration `convzoo train` makes of these options: the defaults, the data set's
+    recipe (:data:`RECIPES`), ``changes``, then every option the user gave."""
+    base = TrainConfig.for_data(args.data or TrainConfig().data, **changes)
+    return config_from_args(args, base)
+
+
 def build_model_and_data(cfg: TrainConfig) -> tuple[Any, Any]:
     """The data bundle (transforms from the card) and the network sized to its classes."""
     card, kwargs = card_and_builder_kwargs(cfg.model, cfg.model_kwargs)
@@ -216,6 +241,23 @@ def run_dir_of(ckpt_path: Path) -> Path:
     return ckpt_path.parent if ckpt_path.name in ("last", "best", ".last.old") else ckpt_path
 
 
+def resumed_run(
+    args: argparse.Namespace, verb: str = "is a run of"
+) -> tuple[Path, Path, TrainConfig]:
+    """(checkpoint, run folder, configuration) of ``--resume RUN_DIR`` (`convzoo train` and
+    `convzoo finetune`): its last checkpoint, its saved configuration with the options a
+    resume may change; a model name that is not the run's is refused."""
+    ckpt = find_checkpoint(args.resume, prefer="last")
+    run_dir = run_dir_of(ckpt.path)
+    saved = ckpt.meta.get("config") or {}
+    if args.model and args.model != saved.get("model"):
+        raise ConvzooError(
+            f"{run_dir} {verb} {saved.get('model')}, not {args.model}; drop the model name to "
+            "resume it"
+        )
+    return ckpt.path, run_dir, resumed_config(args, saved)
+
+
 def report(result: FitResult, epochs: int, out: Path | None, extra: str = "") -> None:
     """The closing line of `convzoo train` and `convzoo finetune`."""
     if result.best_val_acc is None:
@@ -238,17 +280,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         resume_from = None
         if args.resume:
-            ckpt = find_checkpoint(args.resume, prefer="last")
-            run_dir = run_dir_of(ckpt.path)
-            saved = ckpt.meta.get("config") or {}
-            if args.model and args.model != saved.get("model"):
-                raise ConvzooError(
-                    f"{run_dir} is a run of {saved.get('model')}, not {args.model}; drop the "
-                    "model name to resume it"
-                )
-            cfg = resumed_config(args, saved)
+            resume_from, run_dir, cfg = resumed_run(args)
             out = run_dir if info.is_main else None
-            resume_from = ckpt.path
         else:
             if not args.model:
                 raise ConvzooError(
@@ -259,10 +292,7 @@ def run(args: argparse.Namespace) -> int:
             kwargs = dict(args.model_arg)
             if args.in_chans is not None:
                 kwargs["in_chans"] = args.in_chans
-            base = TrainConfig.for_data(
-                args.data or "digits", model=args.model, model_kwargs=kwargs
-            )
-            cfg = config_from_args(args, base).validate()
+            cfg = config_from_options(args, model=args.model, model_kwargs=kwargs).validate()
         resolve_device(cfg.device)  # a bad --device fails before a run folder exists
         # An absurd --input-size is refused with the figure, before anything is allocated.
         check_fits_in_memory(

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from convzoo.course.figures import displayable, image_grid, save_figure
 from convzoo.errors import ConvzooError
-from convzoo.train.evaluate import logits_of
+from convzoo.outputs import main_logits
 
 
 @dataclass
@@ -64,7 +64,7 @@ def collect_predictions(
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     losses, targets, probs = [], [], []
     for x, y in tqdm(loader, desc="predicting", leave=False, disable=not progress):
-        logits = logits_of(model(x.to(device))).float().cpu()
+        logits = main_logits(model(x.to(device))).float().cpu()
         losses.append(F.cross_entropy(logits, y, reduction="none"))
         targets.append(y)
         probs.append(logits.softmax(1))

@@ -32,9 +32,9 @@ from convzoo.explain.methods import (
     ExplainError,
     attribute,
     default_layer,
-    logits_of,
 )
 from convzoo.io import write_bytes
+from convzoo.outputs import main_logits
 from convzoo.predict import Predictor, find_images, load_image, load_predictor
 
 __all__ = [
@@ -150,7 +150,7 @@ def explain(
     black = [(0 - m) / s for m, s in zip(mean, std, strict=True)]  # the normalised black
     baseline = torch.tensor(black, device=device).view(1, -1, 1, 1).expand_as(x)
     with torch.no_grad():
-        probs = logits_of(pred.model(x)).softmax(1)
+        probs = main_logits(pred.model(x)).softmax(1)
     tgt = probs.argmax(1) if target is None else torch.full_like(probs.argmax(1), target)
     heat = attribute(pred.model, x, method, layer=name, target=tgt, baseline=baseline)
     out = Path(out_dir)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from convzoo.errors import ConvzooError
 from convzoo.inspect import summarize
+from convzoo.outputs import main_logits
 
 METHODS = ("gradcam", "gradcam++", "saliency", "integrated-gradients")
 LAYER_METHODS = ("gradcam", "gradcam++")
@@ -30,13 +31,6 @@ LAYER_METHODS = ("gradcam", "gradcam++")
 
 class ExplainError(ConvzooError):
     """A layer or a class that the network does not have, or an unknown method."""
-
-
-def logits_of(output: Any) -> Tensor:
-    """The class scores of a forward (GoogLeNet in training returns its auxiliary heads too)."""
-    if isinstance(output, (tuple, list)):
-        return output[0]
-    return getattr(output, "logits", output)
 
 
 def default_layer(model: nn.Module, input_shape: tuple[int, ...]) -> str:
@@ -134,7 +128,7 @@ def attribute(
     model.eval()
 
     def forward(inp: Tensor) -> Tensor:
-        return logits_of(model(inp))
+        return main_logits(model(inp))
 
     with torch.no_grad():
         predicted = forward(x).argmax(1)

@@ -4,7 +4,7 @@
 (:mod:`convzoo.inspect.trace`), counts each operator by the rules of
 :mod:`convzoo.inspect.costs` and returns a :class:`~convzoo.inspect.table.SummaryTable` whose
 ``total_params`` and ``total_macs`` are the headline numbers. ``audit`` compares a network with
-the lecture's and the papers' published tables (:mod:`convzoo.inspect.references.audit`).
+the lecture's and the papers' published tables (:mod:`convzoo.inspect.audit`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.errors import ConvzooError
 from convzoo.inspect.table import FORMATS, SummaryTable, Totals, build_table, lecture_names
 from convzoo.inspect.trace import LayerRecord, TraceError, meta_build, trace

@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 import safetensors.torch
 import torch
-import torchvision
 from torch import nn
 
 from convzoo.errors import ConvzooError
@@ -70,6 +69,10 @@ def _step(name: str, path: Path) -> None:
 
 def versions() -> dict[str, str]:
     """Versions recorded next to every checkpoint and result."""
+    # Lazy: torchvision's package imports all its networks and torchvision.ops, which imports
+    # torch._dynamo (seconds); `import convzoo.weights` and `convzoo list` need none of it.
+    import torchvision
+
     return {
         "convzoo": __version__,
         "torch": torch.__version__,

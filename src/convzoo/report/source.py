@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import nn
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.errors import ConvzooError
 from convzoo.inspect.trace import meta_build
 from convzoo.registry import create_model, list_models, model_card

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.data import BUILTIN_DATASETS, build_datasets
 from convzoo.errors import ConvzooError
 from convzoo.registry import model_card

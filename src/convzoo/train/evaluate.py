@@ -13,14 +13,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from convzoo.errors import ConvzooError
+from convzoo.outputs import main_logits
 from convzoo.train.distributed import ShardSampler, all_reduce_sum, dist_info
-
-
-def logits_of(output: Any) -> Tensor:
-    """The main logits of a model output (GoogLeNet's namedtuple in training mode included)."""
-    if isinstance(output, tuple):
-        return output[0]
-    return output
 
 
 @dataclass
@@ -92,7 +86,7 @@ def evaluate_loader(
             x = x.contiguous(memory_format=torch.channels_last)
         y = y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            logits = logits_of(model(x)).float()
+            logits = main_logits(model(x)).float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
         pred = logits.argmax(1)
         confusion += torch.bincount(y * num_classes + pred, minlength=num_classes**2)

@@ -10,17 +10,17 @@ it implies against section II.B's C3 numbers.
 
 from __future__ import annotations
 
-import torch
-
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.inspect.audit.checks import add_number
 from convzoo.inspect.audit.report import AuditReport
 from convzoo.inspect.audit.tables import int_or_none, ints, load_table
+from convzoo.inspect.trace import meta_build
 from convzoo.models.lenet import LeNet5_1998
 from convzoo.registry import create_model
 
 
 def audit_lenet(rep: AuditReport, model: str) -> None:
-    with torch.device("meta"):
+    with meta_build():
         net = create_model(model, num_classes=10)
     if not isinstance(net, LeNet5_1998):
         raise AssertionError(f"{model} is not the paper's LeNet-5")  # TABLE_MODELS is wrong

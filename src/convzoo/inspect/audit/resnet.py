@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 from functools import cache
 
-import torch
 from torch import nn
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.inspect import summarize
 from convzoo.inspect.audit.checks import Derivation, Rounding, first_reproducing, rules_tied_best
 from convzoo.inspect.audit.report import AuditReport
 from convzoo.inspect.audit.tables import load_table
-from convzoo.inspect.trace import LayerRecord
+from convzoo.inspect.trace import LayerRecord, meta_build
 from convzoo.models.resnet import ResNet
 from convzoo.registry import create_model
 
@@ -45,7 +45,7 @@ def _traced(model: str, paper: bool = True) -> tuple[LayerRecord, ...]:
 
 
 def _paper_network(model: str) -> ResNet:
-    with torch.device("meta"):
+    with meta_build():
         net = create_model(model, variant="v1") if model in BOTTLENECKS else create_model(model)
     if not isinstance(net, ResNet):
         raise AssertionError(f"{model} is not a ResNet")  # DEPTHS is wrong

@@ -8,12 +8,13 @@ Table 2's rule (millions, rounded) to check the printed millions.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
+import convzoo.weights  # noqa: F401  (registers the networks and the weights loader)
 from convzoo.inspect.audit.checks import Rounding, add_number, rules_tied_best
 from convzoo.inspect.audit.report import AuditReport
 from convzoo.inspect.audit.tables import load_table
+from convzoo.inspect.trace import meta_build
 from convzoo.registry import create_model, model_card
 
 #: Table 2's rule: millions of parameters, rounded to the integer.
@@ -27,7 +28,7 @@ TABLE2_RULES = {
 
 def live_layers(model: str) -> list[str]:
     """The network's layers in Table 1's words (``conv3-64``, ``maxpool``, ``LRN``, ``FC-4096``)."""
-    with torch.device("meta"):
+    with meta_build():
         net = create_model(model)
     names = []
     for m in net.modules():
@@ -121,7 +122,7 @@ def _printed(table2: list[dict[str, str]], config: str) -> str:
 
 
 def _param_count(model: str) -> int:
-    with torch.device("meta"):
+    with meta_build():
         net = create_model(model)
     return sum(p.numel() for p in net.parameters())
 

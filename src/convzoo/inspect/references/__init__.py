@@ -1,1 +1,0 @@
-"""The audit's old package; the audit is :mod:`convzoo.inspect.audit` (re-exported here)."""
