@@ -24,6 +24,7 @@ from convzoo.inspect.memory import check_fits_in_memory
 from convzoo.train import (
     Checkpoint,
     TrainConfig,
+    find_checkpoint,
     init_distributed,
     prepare_run_dir,
     resolve_device,
@@ -119,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         ckpt: Checkpoint | None = None
         if args.resume:
             resume_from, run_dir, cfg = resumed_run(args, "fine-tunes")
+            ckpt = find_checkpoint(resume_from, prefer="last")
             spec = read_spec(run_dir)
             out = run_dir if info.is_main else None
         else:
