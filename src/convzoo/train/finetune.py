@@ -41,6 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
+from tqdm.auto import tqdm
 
 from convzoo.data import DataBundle
 from convzoo.errors import ConvzooError
@@ -54,7 +55,7 @@ from convzoo.train.config import (
     card_and_builder_kwargs,
     seed_everything,
 )
-from convzoo.train.device import resolve_device
+from convzoo.train.device import run_device
 from convzoo.train.log import logger
 from convzoo.train.loop import Callback, FitResult, Trainer, bundle_meta, fit
 from convzoo.weights import (
@@ -233,7 +234,13 @@ class HeadOnly(nn.Module):
 
 @torch.no_grad()
 def compute_features(
-    network: nn.Module, dataset: Dataset, *, batch_size: int, device: torch.device, workers: int = 0
+    network: nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    device: torch.device,
+    workers: int = 0,
+    progress: bool = False,
 ) -> TensorDataset:
     """``(forward_features(image), label)`` for every image of ``dataset``, in order, on the CPU.
     The network runs in eval mode (a frozen backbone computes what it computed when trained)."""
@@ -242,7 +249,8 @@ def compute_features(
     network.to(device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     feats, labels = [], []
-    for x, y in loader:
+    batches = tqdm(loader, desc="features", unit="batch", leave=False, disable=not progress)
+    for x, y in batches:
         feats.append(network.forward_features(x.to(device)).float().cpu())  # type: ignore[operator]
         labels.append(torch.as_tensor(y))
     network.train(was_training)
@@ -383,7 +391,9 @@ def run_prepared(
     )
     if not can_cache_features(model, spec, bundle):
         return fit(model, bundle, None, cfg, out_dir, **common)
-    device = resolve_device(cfg.device)
+    # The features are computed on the run's device with the run's CPU threads (the loop's
+    # rule, convzoo.threads): torch's default of every core collapses on a busy machine.
+    run = run_device(cfg, model)
     test = getattr(bundle, "test", None)
     if not quiet:
         logger.info(
@@ -392,9 +402,15 @@ def run_prepared(
         )
 
     def features(ds: Dataset) -> TensorDataset:
-        return compute_features(
-            model, ds, batch_size=2 * cfg.batch_size, device=device, workers=cfg.workers
-        )
+        with run.flags:
+            return compute_features(
+                model,
+                ds,
+                batch_size=2 * cfg.batch_size,
+                device=run.device,
+                workers=cfg.workers,
+                progress=not quiet,
+            )
 
     return fit(
         HeadOnly(model),
