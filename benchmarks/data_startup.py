@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from convzoo.data import build_datasets
-from convzoo.registry import model_card
+from convzoo.weights import model_card  # importing weights registers the networks
 
 
 def make_folder(root: Path, images: int, size: int) -> None:
