@@ -22,7 +22,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import resnet18
 
+from convzoo.bench.machine import cpu_model
 from convzoo.registry import count_parameters
 from convzoo.threads import choose_threads, usable_cores
 from convzoo.weights import create_model
@@ -145,17 +145,6 @@ def markdown(rows: list[dict], cores: int) -> str:
             f"| {r['policy_threads']} ({ok}; {r['policy_reason']}) |"
         )
     return "\n".join(lines)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

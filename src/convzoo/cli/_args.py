@@ -45,26 +45,24 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
 
 
-def positive_int(value: str) -> int:
-    """An integer of at least 1 (``--threads``, ``--batch-size``, ``--epochs``, ...)."""
+def _int_at_least(value: str, lowest: int) -> int:
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    if number < lowest:
+        raise argparse.ArgumentTypeError(f"must be at least {lowest}, got {number}")
     return number
+
+
+def positive_int(value: str) -> int:
+    """An integer of at least 1 (``--threads``, ``--batch-size``, ``--epochs``, ...)."""
+    return _int_at_least(value, 1)
 
 
 def non_negative_int(value: str) -> int:
     """An integer of at least 0 (``--workers``, ``--warmup``, a class index)."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {number}")
-    return number
+    return _int_at_least(value, 0)
 
 
 def threads(value: str) -> int:
