@@ -98,8 +98,8 @@ def choose_threads(
 ) -> tuple[int, str]:
     """The thread count for a command and why: ``requested`` (``--threads``) wins, then the
     environment, then 1 for a network under :data:`SMALL_NETWORK_PARAMS` parameters, then the
-    load-aware default of :func:`explain_default_threads`. The one rule of train, lr-find,
-    predict, evaluate and bench."""
+    load-aware default of :func:`explain_default_threads`. The rule of train, lr-find, predict
+    and evaluate; bench, which times many networks, uses the load-aware default alone."""
     if requested is not None:
         _check_count(requested)
         return requested, f"--threads {requested}"
