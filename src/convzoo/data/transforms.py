@@ -53,8 +53,8 @@ class ArrayTransform:
     def fit(self, x: Tensor) -> Tensor:
         """Resize (or, with ``fit="pad"``, pad) and convert channels, still in [0, 1]."""
         h, w = x.shape[-2:]
-        pad = self.mode == "pad" and _small_border(h, self.g.height)
-        if pad and _small_border(w, self.g.width):
+        within_border = _small_border(h, self.g.height) and _small_border(w, self.g.width)
+        if self.mode == "pad" and within_border:
             top, left = (self.g.height - h) // 2, (self.g.width - w) // 2
             bottom, right = self.g.height - h - top, self.g.width - w - left
             x = torch.nn.functional.pad(x, (left, right, top, bottom))  # black, as LeCun's
