@@ -92,6 +92,26 @@ def test_dtype_alias_gives_the_same_as_precision():
     torch.testing.assert_close(a(x), b(x))
 
 
+@pytest.mark.parametrize("runtime", ["inductor", "openvino", "auto"])
+def test_a_bf16_example_for_an_fp32_network(runtime):
+    """The bench's bf16 points pass a bf16 example with the fp32 network: the check against
+    the original must run the original in its own dtype (it failed on every network)."""
+    if runtime != "inductor" and runtime_available("openvino", "bf16") is not None:
+        pytest.skip("openvino not installed")
+    model = convzoo.create_model("lenet5").eval()
+    x = torch.randn(2, 1, 32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = optimize(model, x.bfloat16(), runtime=runtime, compile=False, choose_budget_s=0.2)
+    assert fast.report.precision == "bf16"
+    assert next(model.parameters()).dtype == torch.float32  # the original is left in fp32
+    assert fast.report.max_abs_diff is not None
+    with torch.no_grad():
+        reference = model(x.bfloat16().float())
+    atol, rtol = TOLERANCES["bf16"]
+    assert outputs_close(fast(x.bfloat16()).float(), reference, atol, rtol)[0]
+
+
 # ---- other runtimes ----------------------------------------------------------------------
 
 

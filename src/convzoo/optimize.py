@@ -579,13 +579,22 @@ def fast_copy(model: nn.Module, example_input: Tensor) -> InferenceModel:
         return optimize(model, example_input, runtime="auto", compile=False, choose_budget_s=1.0)
 
 
+def original_logits(model: nn.Module, x: Tensor) -> Tensor:
+    """The original network's main logits for ``x``, with ``x`` cast to the network's own
+    dtype: a bf16 example input stands for "run in bf16", and the fp32 original refuses it."""
+    param = next(model.parameters(), None)
+    if param is not None and x.is_floating_point() and x.dtype != param.dtype:
+        x = x.to(param.dtype)
+    return main_logits(model.eval()(x))
+
+
 def check_against_original(fast: InferenceModel, model: nn.Module, x: Tensor) -> float:
     """Compare ``fast`` with ``model`` on ``x`` with the report's precision's tolerance; store
     and return the max difference, raise ``RuntimeError`` beyond the tolerance."""
     report = fast.report
     report.atol, report.rtol = TOLERANCES[report.precision]
     with torch.no_grad():
-        reference = main_logits(model.eval()(x))
+        reference = original_logits(model, x)
         got = fast(x)
     ok, diff = outputs_close(got, reference, report.atol, report.rtol)
     report.max_abs_diff = diff
@@ -606,7 +615,7 @@ def top1_agreement(
     with torch.no_grad():
         for x in input_batches(batches):
             a = fast(x).argmax(dim=1)
-            b = main_logits(reference.eval()(x)).argmax(dim=1)
+            b = original_logits(reference, x).argmax(dim=1)
             same += int((a == b).sum())
             total += len(x)
     return (same / total if total else float("nan")), total
@@ -918,6 +927,9 @@ def _build_openvino(
 # --------------------------------------------------------------------------------------------
 
 
+CHOOSE_PAUSE_S = 0.02  # untimed, after each call of runtime="auto"'s measurement
+
+
 def _time_side_by_side(fns: list[Callable[[], Any]], budget_s: float) -> list[float]:
     """Median seconds per call of each function, taking turns (A B C A B C ...), so that
     background load falls on each alike. ``convzoo.bench`` has the full harness; this is the
@@ -931,6 +943,9 @@ def _time_side_by_side(fns: list[Callable[[], Any]], budget_s: float) -> list[fl
             t0 = time.perf_counter()
             fn()
             out.append(time.perf_counter() - t0)
+            # ONNX Runtime's and OpenVINO's pools spin for a while after a call; without the
+            # pause their spinning threads take the cores from the next runtime's call.
+            time.sleep(CHOOSE_PAUSE_S)
     return [statistics.median(t) for t in times]
 
 
