@@ -12,7 +12,7 @@ what :func:`convzoo.threads.choose_threads` picks at that moment:
 - a ResNet-18 training step at batch 8, 112x112 (a fine-tune).
 
 The thread counts are interleaved call by call and the median of ``--calls`` calls is reported,
-with the 90th percentile, the load average and the policy's reason. Results: JSON lines on
+with the 90th percentile, the busy cores the policy saw and its reason. Results: JSON lines on
 stdout and a markdown table with ``--markdown``; recorded in docs/benchmarks.md.
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -31,8 +30,7 @@ import torch.nn.functional as F
 from torchvision.models import resnet18
 
 from convzoo.bench.machine import cpu_model
-from convzoo.registry import count_parameters
-from convzoo.threads import choose_threads, usable_cores
+from convzoo.threads import busy_cores, choose_threads, usable_cores
 from convzoo.weights import create_model
 
 
@@ -42,7 +40,7 @@ def _spin(stop: mp.synchronize.Event) -> None:
             pass
 
 
-def _workloads() -> dict[str, tuple[Callable[[], None], int]]:
+def _workloads() -> dict[str, Callable[[], None]]:
     torch.manual_seed(0)
     infer_net = resnet18().eval()
     infer_x = torch.randn(1, 3, 224, 224)
@@ -65,15 +63,9 @@ def _workloads() -> dict[str, tuple[Callable[[], None], int]]:
     lenet = create_model("lenet5", num_classes=10).train()
     small = resnet18(num_classes=10).train()
     return {
-        "resnet18 inference, batch 1, 224": (infer, count_parameters(infer_net)),
-        "lenet5 training step, batch 256, 32": (
-            trainer(lenet, torch.randn(256, 1, 32, 32), 10),
-            count_parameters(lenet),
-        ),
-        "resnet18 training step, batch 8, 112": (
-            trainer(small, torch.randn(8, 3, 112, 112), 10),
-            count_parameters(small),
-        ),
+        "resnet18 inference, batch 1, 224": infer,
+        "lenet5 training step, batch 256, 32": trainer(lenet, torch.randn(256, 1, 32, 32), 10),
+        "resnet18 training step, batch 8, 112": trainer(small, torch.randn(8, 3, 112, 112), 10),
     }
 
 
@@ -101,17 +93,18 @@ def run(busy: int, calls: int, settle_s: float) -> list[dict]:
     for p in spinners:
         p.start()
     try:
-        time.sleep(settle_s)  # let the 1-minute load average see the busy loops
+        time.sleep(settle_s)  # let the busy loops start, and the previous workload's threads end
         cores = usable_cores()
         rows = []
-        for name, (fn, params) in _workloads().items():
-            chosen, why = choose_threads(None, params=params)
+        for name, fn in _workloads().items():
+            seen = busy_cores()
+            chosen, why = choose_threads(None, busy=seen)
             counts = sorted({1, cores})
             times = _measure(fn, counts, calls)
             row = {
                 "workload": name,
                 "busy_processes": busy,
-                "load_avg_1min": round(os.getloadavg()[0], 2),
+                "busy_cores_seen": None if seen is None else round(seen, 2),
                 "policy_threads": chosen,
                 "policy_reason": why,
             }
@@ -132,8 +125,8 @@ def run(busy: int, calls: int, settle_s: float) -> list[dict]:
 
 def markdown(rows: list[dict], cores: int) -> str:
     lines = [
-        f"| workload | busy processes | load avg | 1 thread (median, p90 ms) | {cores} threads "
-        "(median, p90 ms) | policy's choice |",
+        "| workload | busy processes | busy cores seen | 1 thread (median, p90 ms) "
+        f"| {cores} threads (median, p90 ms) | policy's choice |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -141,7 +134,7 @@ def markdown(rows: list[dict], cores: int) -> str:
         many = f"{r[f'median_ms_{cores}_threads']} ({r[f'p90_ms_{cores}_threads']})"
         ok = "fastest" if r["policy_threads"] == r["fastest_threads"] else "not the fastest"
         lines.append(
-            f"| {r['workload']} | {r['busy_processes']} | {r['load_avg_1min']} | {one} | {many} "
+            f"| {r['workload']} | {r['busy_processes']} | {r['busy_cores_seen']} | {one} | {many} "
             f"| {r['policy_threads']} ({ok}; {r['policy_reason']}) |"
         )
     return "\n".join(lines)
@@ -151,7 +144,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--busy", type=int, nargs="+", default=[0, 2], help="busy loops per round")
     ap.add_argument("--calls", type=int, default=15, help="timed calls per thread count")
-    ap.add_argument("--settle", type=float, default=45.0, help="seconds before measuring")
+    ap.add_argument("--settle", type=float, default=5.0, help="seconds before measuring")
     ap.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = ap.parse_args()
     print(

@@ -1,18 +1,22 @@
-"""The default thread policy: cores less the load, explicit choices first, bad counts refused."""
+"""The default thread policy: usable cores less busy ones, explicit choices first."""
 
 from __future__ import annotations
 
 import ast
+import multiprocessing as mp
 import os
+import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 from PIL import Image
 
 from convzoo import threads
 from convzoo.cli import main
-from convzoo.threads import ThreadsError, apply_threads, default_threads, explain_default_threads
+from convzoo.threads import ThreadsError, default_threads, explain_default_threads
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +29,7 @@ def no_env(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "cores, load, expected",
+    "cores, busy, expected",
     [
         (2, 0.0, 2),  # a quiet machine: every core
         (2, 0.4, 2),
@@ -35,17 +39,17 @@ def no_env(monkeypatch):
         (1, 0.0, 1),
     ],
 )
-def test_cores_less_the_rounded_load(cores, load, expected):
-    assert default_threads(load=load, cores=cores) == expected
-    n, why = explain_default_threads(load=load, cores=cores)
-    assert n == expected and f"{load:.2f}" in why
+def test_cores_less_the_rounded_busy_cores(cores, busy, expected):
+    assert default_threads(busy=busy, cores=cores) == expected
+    n, why = explain_default_threads(busy=busy, cores=cores)
+    assert n == expected and f"{busy:.2f} busy with other work: {expected} left" in why
 
 
 def test_the_environment_wins(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert default_threads(load=9.0, cores=2) == 3
+    assert default_threads(busy=9.0, cores=2) == 3
     monkeypatch.setenv("CONVZOO_THREADS", "1")  # convzoo's own variable first
-    assert explain_default_threads(load=0.0, cores=8) == (1, "CONVZOO_THREADS=1 in the environment")
+    assert explain_default_threads(busy=0.0, cores=8) == (1, "CONVZOO_THREADS=1 in the environment")
     monkeypatch.setenv("CONVZOO_THREADS", "zero")
     with pytest.raises(ThreadsError, match="whole number"):
         default_threads()
@@ -56,20 +60,71 @@ def test_usable_cores_respects_the_affinity():
     assert 1 <= n <= len(os.sched_getaffinity(0))
 
 
-@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
-def test_apply_refuses_bad_counts(bad):
-    with pytest.raises(ThreadsError, match="at least 1"):
-        apply_threads(bad)
+def _spin_forever() -> None:
+    while True:
+        pass
 
 
-def test_apply_sets_torch_and_returns_the_count(monkeypatch):
-    assert apply_threads(1) == 1 and torch.get_num_threads() == 1
-    monkeypatch.setattr(threads, "load_average", lambda: 0.0)
-    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
-    assert apply_threads(None) == 2 and torch.get_num_threads() == 2
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_a_process_spinning_on_a_core_is_seen_as_one_busy_core():
+    """A real busy process beside us, the way another job keeps a core: pinned to one of our
+    CPUs, it must show as about one busy core (whatever else the machine runs adds to it)."""
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    spinner = mp.get_context("spawn").Process(target=_spin_forever, daemon=True)
+    spinner.start()
+    try:
+        os.sched_setaffinity(spinner.pid, {cpu})
+        time.sleep(0.5)  # let it start spinning
+        seen = threads.busy_cores(window_s=0.3)
+    finally:
+        spinner.kill()
+        spinner.join()
+    scale = min(1.0, psutil.cpu_count(logical=False) / psutil.cpu_count(logical=True))
+    assert seen is not None and seen >= 0.7 * scale
 
 
-def test_ground_floor_imports_only_os_torch_psutil():
+def test_this_process_own_threads_are_not_counted_as_busy():
+    """The old rule's fault: the load average counted our own threads. Spin a thread here and
+    compare with the kernel's own count of busy CPU time over the same window."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            pass
+
+    worker = threading.Thread(target=spin, daemon=True)
+    cpus = sorted(os.sched_getaffinity(0))
+    before = [psutil.cpu_times(percpu=True)[i] for i in cpus]
+    worker.start()
+    try:
+        seen = threads.busy_cores(window_s=0.3)
+    finally:
+        stop.set()
+        worker.join()
+    after = [psutil.cpu_times(percpu=True)[i] for i in cpus]
+    idle = sum(a.idle + a.iowait - b.idle - b.iowait for a, b in zip(after, before, strict=True))
+    # The kernel's busy logical CPUs over the window include our spinning thread (about one).
+    elapsed = sum(
+        sum(a) - sum(b) - (a.guest - b.guest) - (a.guest_nice - b.guest_nice)
+        for a, b in zip(after, before, strict=True)
+    ) / len(cpus)
+    kernel_busy = len(cpus) - idle / elapsed
+    scale = min(1.0, psutil.cpu_count(logical=False) / psutil.cpu_count(logical=True))
+    assert seen is not None
+    assert seen <= (kernel_busy - 0.5) * scale + 0.1, (seen, kernel_busy)
+
+
+def test_busy_cores_is_measured_when_not_given(monkeypatch):
+    monkeypatch.setattr(threads, "busy_cores", lambda: 1.1)
+    assert threads.explain_default_threads(cores=2) == (
+        1,
+        "2 usable cores, 1.10 busy with other work: 1 left to it",
+    )
+    monkeypatch.setattr(threads, "busy_cores", lambda: None)
+    assert threads.choose_threads(None, cores=2)[0] == 2
+
+
+def test_ground_floor_imports_only_the_standard_library_torch_psutil():
     tree = ast.parse(Path(threads.__file__).read_text())
     imported = set()
     for node in ast.walk(tree):
@@ -77,30 +132,36 @@ def test_ground_floor_imports_only_os_torch_psutil():
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "os", "torch", "psutil"}
+    assert imported <= {"__future__", "os", "time", "torch", "psutil"}
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_bad_counts_are_refused(bad):
+    with pytest.raises(ThreadsError, match="at least 1"):
+        threads.choose_threads(bad)
 
 
 def test_choose_threads_order_of_precedence(monkeypatch):
-    # --threads, then the environment, then the small-network rule, then the load policy.
-    assert threads.choose_threads(2, params=10, load=9.0, cores=2) == (2, "--threads 2")
+    # --threads, then the environment, then the busy-cores policy.
+    assert threads.choose_threads(2, busy=9.0, cores=2) == (2, "--threads 2")
     monkeypatch.setenv("CONVZOO_THREADS", "3")
-    assert threads.choose_threads(None, params=10)[0] == 3
+    assert threads.choose_threads(None)[0] == 3
     monkeypatch.delenv("CONVZOO_THREADS")
-    n, why = threads.choose_threads(None, params=61_706, load=0.0, cores=2)
-    assert n == 1 and "61,706 parameters" in why
-    n, why = threads.choose_threads(None, params=11_689_512, load=1.3, cores=2)
-    assert n == 1 and "load average 1.30" in why
-    assert threads.choose_threads(None, params=11_689_512, load=0.0, cores=2)[0] == 2
-    with pytest.raises(ThreadsError, match="at least 1"):
-        threads.choose_threads(0)
+    n, why = threads.choose_threads(None, busy=1.3, cores=2)
+    assert n == 1 and "1.30 busy" in why
+    # A small network on a quiet machine gets every core (the old 1-thread rule cost 1.64x).
+    assert threads.choose_threads(None, busy=0.0, cores=2)[0] == 2
 
 
-def test_set_threads_for_touches_only_cpu_runs():
+def test_set_threads_for_touches_only_cpu_runs(monkeypatch):
     torch.set_num_threads(2)
-    assert threads.set_threads_for(None, params=1000, device="cuda") == ""
+    assert threads.set_threads_for(None, device="cuda") == ""
     assert torch.get_num_threads() == 2
-    note = threads.set_threads_for(None, params=1000, device="cpu")
-    assert torch.get_num_threads() == 1 and note.startswith("1 CPU thread(s): 1,000 parameters")
+    monkeypatch.setattr(threads, "busy_cores", lambda: 1.0)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    note = threads.set_threads_for(None, device="cpu")
+    assert torch.get_num_threads() == 1
+    assert note == "1 CPU thread(s): 2 usable cores, 1.00 busy with other work: 1 left to it"
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate"])

@@ -8,25 +8,34 @@ with 1; a head fine-tune ran at 7 against 26 images/s.
 
 The policy (:func:`default_threads`): the cores this process may run on (its CPU affinity,
 physical cores only: a hyper-thread sibling adds little to dense math), less the cores other
-processes keep busy (the 1-minute load average, rounded), at least 1. An explicit choice
-always wins: ``--threads N``, or ``CONVZOO_THREADS`` / ``OMP_NUM_THREADS`` in the environment.
+processes keep busy, at least 1. An explicit choice always wins: ``--threads N``, or
+``CONVZOO_THREADS`` / ``OMP_NUM_THREADS`` in the environment.
 
-A ground-floor module (it imports only ``os``, ``torch`` and ``psutil``), so that train,
-predict, evaluate and bench share one rule.
+"Busy" is measured (:func:`busy_cores`): the CPU time the allowed CPUs spent on work over
+0.15 s, less this process's own. An earlier rule used the 1-minute load average, and was wrong
+both ways on a quiet machine (docs/benchmarks.md): the average counts this process's own
+threads and lags by a minute, so after one workload a quiet 2-core machine read 0.59 and the
+next run got 1 thread (ResNet-18 training 706 ms a step against 388 ms with 2). A rule that gave
+networks under a million parameters 1 thread cost LeNet-5 1.64x on a quiet machine, and is gone:
+on a busy one the measurement gives it 1 thread anyway.
+
+A ground-floor module (it imports only the standard library, ``torch`` and ``psutil``), so
+that train, predict, evaluate and bench share one rule.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 import torch
 
 ENV_VARS = ("CONVZOO_THREADS", "OMP_NUM_THREADS")
 
-# Below this many parameters a CPU step is too small to split between threads: a LeNet-5 training
-# step on a busy 2-core machine took 94 ms with 2 threads and 9 ms with 1 (issue 13).
-SMALL_NETWORK_PARAMS = 1_000_000
+# Long enough that a process spinning on a core shows as about one busy core (the kernel's
+# counters tick every 10 ms), short beside the 1.7 s that importing torch takes.
+BUSY_WINDOW_S = 0.15
 
 
 class ThreadsError(ValueError):
@@ -36,24 +45,73 @@ class ThreadsError(ValueError):
     stays below every other convzoo module, ``convzoo.errors`` included."""
 
 
+def _allowed_cpus() -> list[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def _cores_per_logical_cpu() -> float:
+    physical = psutil.cpu_count(logical=False)
+    logical = psutil.cpu_count(logical=True)
+    if not physical or not logical:
+        return 1.0
+    return min(1.0, physical / logical)
+
+
 def usable_cores() -> int:
     """Cores this process may run on: its affinity, and physical cores where psutil knows."""
-    if hasattr(os, "sched_getaffinity"):
-        allowed = len(os.sched_getaffinity(0))
-    else:
-        allowed = os.cpu_count() or 1
-    physical = psutil.cpu_count(logical=False) or allowed
-    logical = psutil.cpu_count(logical=True) or allowed
+    allowed = len(_allowed_cpus())
     # With hyper-threading, the allowed logical CPUs hold about allowed * physical / logical cores.
-    return max(1, min(allowed, round(allowed * physical / logical)))
+    return max(1, min(allowed, round(allowed * _cores_per_logical_cpu())))
 
 
 def load_average() -> float | None:
-    """The 1-minute load average (runnable processes), or None where the OS has none."""
+    """The 1-minute load average (runnable processes), or None where the OS has none. Recorded
+    beside bench results; the thread policy measures :func:`busy_cores` instead."""
     try:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
+
+
+def _busy_cpu_seconds(cpus: list[int]) -> float | None:
+    """CPU seconds the given logical CPUs have spent on anything but idling since boot."""
+    try:
+        per_cpu = psutil.cpu_times(percpu=True)
+    except (OSError, AttributeError, NotImplementedError):
+        return None
+    busy = 0.0
+    for i in cpus:
+        if i >= len(per_cpu):
+            return None
+        t = per_cpu[i]._asdict()
+        # guest time is already inside user and nice on Linux; steal is time the hypervisor
+        # gave to someone else, as lost to us as another process's.
+        idle = t.get("idle", 0.0) + t.get("iowait", 0.0)
+        total = sum(t.values()) - t.get("guest", 0.0) - t.get("guest_nice", 0.0)
+        busy += total - idle
+    return busy
+
+
+def _own_cpu_seconds() -> float:
+    own = psutil.Process().cpu_times()
+    return float(own.user + own.system)
+
+
+def busy_cores(window_s: float = BUSY_WINDOW_S) -> float | None:
+    """How many of this process's usable cores other work kept busy over the next ``window_s``
+    seconds (this process's own threads not counted), or None where the OS does not say."""
+    cpus = _allowed_cpus()
+    system0, own0 = _busy_cpu_seconds(cpus), _own_cpu_seconds()
+    t0 = time.perf_counter()
+    time.sleep(window_s)
+    system1, own1 = _busy_cpu_seconds(cpus), _own_cpu_seconds()
+    elapsed = time.perf_counter() - t0
+    if system0 is None or system1 is None or elapsed <= 0:
+        return None
+    others = (system1 - system0) - (own1 - own0)
+    return max(0.0, others / elapsed * _cores_per_logical_cpu())
 
 
 def _from_environment() -> tuple[int, str] | None:
@@ -70,53 +128,46 @@ def _from_environment() -> tuple[int, str] | None:
     return None
 
 
-def default_threads(load: float | None = None, cores: int | None = None) -> int:
+def default_threads(busy: float | None = None, cores: int | None = None) -> int:
     """The thread count to use when none is asked for (see the module docstring)."""
-    return explain_default_threads(load, cores)[0]
+    return explain_default_threads(busy, cores)[0]
 
 
-def explain_default_threads(load: float | None = None, cores: int | None = None) -> tuple[int, str]:
-    """:func:`default_threads` and the reason, for a log line or a results file."""
+def explain_default_threads(busy: float | None = None, cores: int | None = None) -> tuple[int, str]:
+    """:func:`default_threads` and the reason, for a log line or a results file. ``busy``
+    (cores kept busy by other work) is measured when not given."""
     env = _from_environment()
     if env is not None:
         return env[0], f"{env[1]} in the environment"
     cores = cores if cores is not None else usable_cores()
-    load = load if load is not None else load_average()
-    if load is None:
-        return cores, f"{cores} usable cores (no load average on this OS)"
-    busy = min(cores - 1, max(0, round(load)))
-    n = cores - busy
-    return n, f"{cores} usable cores, load average {load:.2f}: {busy} taken by other work"
+    busy = busy if busy is not None else busy_cores()
+    if busy is None:
+        return cores, f"{cores} usable cores (this OS does not say how busy they are)"
+    n = cores - min(cores - 1, max(0, round(busy)))
+    return n, f"{cores} usable cores, {busy:.2f} busy with other work: {n} left to it"
 
 
 def choose_threads(
     requested: int | None = None,
     *,
-    params: int | None = None,
-    load: float | None = None,
+    busy: float | None = None,
     cores: int | None = None,
 ) -> tuple[int, str]:
     """The thread count for a command and why: ``requested`` (``--threads``) wins, then the
-    environment, then 1 for a network under :data:`SMALL_NETWORK_PARAMS` parameters, then the
-    load-aware default of :func:`explain_default_threads`. The rule of train, lr-find, predict
-    and evaluate; bench, which times many networks, uses the load-aware default alone."""
+    environment, then the cores that other work leaves free (:func:`explain_default_threads`).
+    The rule of train, lr-find, predict, evaluate and bench."""
     if requested is not None:
         _check_count(requested)
         return requested, f"--threads {requested}"
-    env = _from_environment()
-    if env is not None:
-        return env[0], f"{env[1]} in the environment"
-    if params is not None and params < SMALL_NETWORK_PARAMS:
-        return 1, f"{params:,} parameters: a step too small to split between threads"
-    return explain_default_threads(load, cores)
+    return explain_default_threads(busy, cores)
 
 
-def set_threads_for(requested: int | None, *, params: int, device: torch.device | str) -> str:
+def set_threads_for(requested: int | None, *, device: torch.device | str) -> str:
     """For a command that runs one network (predict, evaluate): on the CPU, set torch's threads
     by :func:`choose_threads` and return the note to print (``""`` on a GPU)."""
     if torch.device(device).type != "cpu":
         return ""
-    n, why = choose_threads(requested, params=params)
+    n, why = choose_threads(requested)
     torch.set_num_threads(n)
     return f"{n} CPU thread(s): {why}"
 
@@ -124,16 +175,3 @@ def set_threads_for(requested: int | None, *, params: int, device: torch.device 
 def _check_count(requested: object) -> None:
     if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
         raise ThreadsError(f"--threads must be a whole number of at least 1, got {requested!r}")
-
-
-def apply_threads(requested: int | None = None) -> int:
-    """Set torch's intra-op threads to ``requested`` or to the default; returns the count.
-
-    Call it once at the start of a command; ``requested`` below 1 is refused."""
-    if requested is not None:
-        _check_count(requested)
-        n = requested
-    else:
-        n = default_threads()
-    torch.set_num_threads(n)
-    return n

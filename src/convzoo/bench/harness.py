@@ -58,7 +58,7 @@ from convzoo.optimize import (
     runtime_available,
     top1_agreement,
 )
-from convzoo.threads import apply_threads, explain_default_threads, usable_cores
+from convzoo.threads import choose_threads, usable_cores
 
 # "fp32" is strict IEEE float32 on every device; "tf32" is float32 tensors with the GPU's
 # TensorFloat-32 matrix units allowed (10-bit mantissa products, PyTorch's default for cuDNN
@@ -891,10 +891,8 @@ def run_benchmark(
     threads_before = torch.get_num_threads()
     threads_why = None
     if device.type == "cpu" or settings.threads:
-        threads_why = f"--threads {settings.threads}" if settings.threads else None
-        if threads_why is None:
-            threads_why = explain_default_threads()[1]
-        apply_threads(settings.threads)
+        threads, threads_why = choose_threads(settings.threads or None)
+        torch.set_num_threads(threads)
     torch.manual_seed(settings.seed)
     machine = machine_info(device)
     machine["threads_policy"] = threads_why

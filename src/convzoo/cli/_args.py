@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 __all__ = [
     "INPUT_SIZE_ALIASES",
+    "THREADS_HELP",
     "OneLineParser",
     "add_input_size_argument",
     "device",
@@ -63,6 +64,13 @@ def positive_int(value: str) -> int:
 def non_negative_int(value: str) -> int:
     """An integer of at least 0 (``--workers``, ``--warmup``, a class index)."""
     return _int_at_least(value, 0)
+
+
+#: The help of every ``--threads`` flag: the one rule is :func:`convzoo.threads.choose_threads`.
+THREADS_HELP = (
+    "CPU threads (default: CONVZOO_THREADS or OMP_NUM_THREADS, else the usable cores less "
+    "those other work keeps busy, measured over 0.15 s); e.g. --threads 2"
+)
 
 
 def threads(value: str) -> int:

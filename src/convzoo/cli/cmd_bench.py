@@ -16,6 +16,7 @@ from convzoo.bench.harness import (
     run_benchmark,
 )
 from convzoo.cli._args import (
+    THREADS_HELP,
     add_input_size_argument,
     device_or_auto,
     non_negative_int,
@@ -91,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--threads",
         type=threads,
         default=None,
-        help="CPU threads of every runtime (default: usable cores less the load average)",
+        help=THREADS_HELP,
     )
     p.add_argument(
         "--against",

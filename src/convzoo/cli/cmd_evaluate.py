@@ -14,7 +14,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from convzoo.cli._args import device_or_auto, non_negative_int, positive_int, threads
+from convzoo.cli._args import THREADS_HELP, device_or_auto, non_negative_int, positive_int, threads
 from convzoo.course import (
     collect_predictions,
     most_confused,
@@ -26,7 +26,7 @@ from convzoo.data import build_datasets, decode_failures
 from convzoo.errors import ConvzooError
 from convzoo.io import write_json
 from convzoo.optimize import fast_copy
-from convzoo.registry import ModelCard, count_parameters
+from convzoo.registry import ModelCard
 from convzoo.threads import set_threads_for
 from convzoo.train import evaluate, find_checkpoint
 from convzoo.train.checkpoint import Checkpoint, versions
@@ -90,8 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads",
         type=threads,
-        help="CPU threads (default: 1 under 1M parameters, else the cores other work leaves "
-        "free); e.g. --threads 2",
+        help=THREADS_HELP,
     )
     p.add_argument("--strict", action="store_true", help="refuse unreadable image files")
     p.add_argument("--out", help="folder for the files above (default: the run folder)")
@@ -155,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     meta = ckpt.meta
     device = resolve_device(args.device)
     model = ckpt.build_model(device)
-    threads_note = set_threads_for(args.threads, params=count_parameters(model), device=device)
+    threads_note = set_threads_for(args.threads, device=device)
     if threads_note and not args.quiet:
         print(f"note: {threads_note}", file=sys.stderr)
     card = _card(model, ckpt.path)

@@ -6,9 +6,8 @@ import argparse
 import json
 import sys
 
-from convzoo.cli._args import device, positive_int, threads
+from convzoo.cli._args import THREADS_HELP, device, positive_int, threads
 from convzoo.predict import iter_predictions, load_predictor
-from convzoo.registry import count_parameters
 from convzoo.threads import set_threads_for
 
 
@@ -36,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads",
         type=threads,
-        help="CPU threads (default: 1 under 1M parameters, else the cores other work leaves "
-        "free); e.g. --threads 2",
+        help=THREADS_HELP,
     )
     p.add_argument(
         "--no-invert",
@@ -54,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
         args.source, weights=args.weights, model_name=args.model, device=args.device
     )
     model_device = next(predictor.model.parameters()).device
-    threads_note = set_threads_for(
-        args.threads, params=count_parameters(predictor.model), device=model_device
-    )
+    threads_note = set_threads_for(args.threads, device=model_device)
     if threads_note:
         print(f"note: {threads_note}", file=sys.stderr)
     if args.fast:

@@ -36,7 +36,6 @@ from tqdm.auto import tqdm
 
 from convzoo.course.figures import new_figure, save_figure
 from convzoo.errors import ConvzooError
-from convzoo.registry import count_parameters
 from convzoo.threads import choose_threads
 from convzoo.train.config import TrainConfig
 from convzoo.train.loop import (
@@ -164,7 +163,7 @@ def lr_find(
     threads_before = torch.get_num_threads()
     threads = cfg.threads
     if dev.type == "cpu":
-        threads = choose_threads(cfg.threads, params=count_parameters(model))[0]
+        threads = choose_threads(cfg.threads)[0]
     t0 = time.perf_counter()
     lrs: list[float] = []
     losses: list[float] = []

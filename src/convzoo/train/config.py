@@ -164,12 +164,11 @@ class TrainConfig:
         True, "download a missing data set", example="--no-download", group="data"
     )
     workers: int = _option(0, "data-loading processes", example="--workers 4", group="data")
-    # CPU threads; None: 1 for networks under a million parameters (a LeNet-5 step is too small
-    # to split: measured on a busy 2-core machine, 2 threads took 94 ms a step, 1 thread 9 ms),
-    # torch's default otherwise.
+    # CPU threads; None: convzoo.threads.choose_threads (the environment, else the usable cores
+    # less those other work keeps busy).
     threads: int | None = _option(
         None,
-        "CPU threads (default: 1 for networks under 1M parameters, else torch's)",
+        "CPU threads (default: the usable cores less those other work keeps busy)",
         example="--threads 2",
         group="run",
     )

@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from convzoo.errors import ConvzooError
-from convzoo.registry import count_parameters
 from convzoo.threads import choose_threads
 
 DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda or cuda:N"
@@ -106,15 +104,15 @@ class RunDevice:
     flags: TorchFlags
 
 
-def run_device(cfg: Any, model: nn.Module) -> RunDevice:
+def run_device(cfg: Any) -> RunDevice:
     """``cfg``'s device; AMP and channels-last on by default with a GPU; on a CPU, the thread
-    count of :func:`convzoo.threads.choose_threads` (``cfg.threads``, the environment, 1 for a
-    network under a million parameters, else the cores that other work leaves free)."""
+    count of :func:`convzoo.threads.choose_threads` (``cfg.threads``, the environment, else the
+    cores that other work leaves free)."""
     device = resolve_device(cfg.device)
     on_gpu = device.type == "cuda"
     threads, why = cfg.threads, ""
     if device.type == "cpu":
-        threads, why = choose_threads(cfg.threads, params=count_parameters(model))
+        threads, why = choose_threads(cfg.threads)
     return RunDevice(
         device,
         amp=on_gpu if cfg.amp is None else bool(cfg.amp and on_gpu),

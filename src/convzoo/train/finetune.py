@@ -393,7 +393,7 @@ def run_prepared(
         return fit(model, bundle, None, cfg, out_dir, **common)
     # The features are computed on the run's device with the run's CPU threads (the loop's
     # rule, convzoo.threads): torch's default of every core collapses on a busy machine.
-    run = run_device(cfg, model)
+    run = run_device(cfg)
     test = getattr(bundle, "test", None)
     if not quiet:
         logger.info(
