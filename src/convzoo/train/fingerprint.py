@@ -18,6 +18,7 @@ from torch.utils.data import Dataset, Subset
 
 from convzoo.data import fingerprint_changes
 from convzoo.errors import ConvzooError
+from convzoo.io.checkpoint import unwrap
 
 ALLOW_FLAG = "--allow-data-change"
 
@@ -67,6 +68,23 @@ def data_fingerprint(
         if samples is not None:
             fp[f"{split}_files"] = files_digest(samples)
     return fp
+
+
+def describe_data(
+    model: Any,
+    splits: dict[str, Dataset | None],
+    classes: Sequence[str] | None,
+    data_meta: dict[str, Any] | None,
+) -> tuple[list[str], int, dict[str, Any]]:
+    """A run's class names (``classes``, else the model's class indices as strings), its class
+    count, and its data metadata with the fingerprint added where the caller gave none."""
+    if classes is None:
+        classes = [str(i) for i in range(int(getattr(model, "num_classes", 0)) or 0)]
+    names = list(classes)
+    count = len(names) or int(getattr(unwrap(model), "num_classes", 0))
+    meta = dict(data_meta or {})
+    meta.setdefault("fingerprint", data_fingerprint(splits, names, meta.get("name")))
+    return names, count, meta
 
 
 def data_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:

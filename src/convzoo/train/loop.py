@@ -42,11 +42,11 @@ from convzoo.train.distributed import (
     training_loaders,
 )
 from convzoo.train.evaluate import evaluate_loader
-from convzoo.train.fingerprint import bundle_meta, data_fingerprint
+from convzoo.train.fingerprint import bundle_meta, describe_data
 from convzoo.train.log import logger
 from convzoo.train.losses import classification_loss, hard_labels
 from convzoo.train.optim import PlateauSchedule, build_optimizer, build_scheduler
-from convzoo.train.results import FitResult
+from convzoo.train.results import FitResult, epoch_metrics
 from convzoo.train.resume import restore
 from convzoo.train.run_dir import run_lock
 
@@ -92,7 +92,7 @@ class Trainer:
         self.is_main = self.dist.is_main
         self.quiet = quiet or not self.is_main
         self.out_dir = Path(out_dir) if out_dir is not None and self.is_main else None
-        run = run_device(cfg, model)
+        run = run_device(cfg)
         self.device, self.amp, self.channels_last, self.flags = (
             run.device,
             run.amp,
@@ -105,18 +105,8 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.ddp = DDPWrap(self.dist, self.device)
         self.net = self.ddp(self.model)  # what forward goes through (DDP under torchrun)
-        if classes is None:
-            classes = [str(i) for i in range(int(getattr(model, "num_classes", 0)) or 0)]
-        self.classes = list(classes)
-        self.num_classes = len(self.classes) or int(getattr(unwrap(model), "num_classes", 0))
-        self.data_meta = dict(data_meta or {})
-        self.data_meta.setdefault(
-            "fingerprint",
-            data_fingerprint(
-                {"train": train_data, "val": val_data, "test": test_data},
-                self.classes,
-                self.data_meta.get("name"),
-            ),
+        self.classes, self.num_classes, self.data_meta = describe_data(
+            model, {"train": train_data, "val": val_data, "test": test_data}, classes, data_meta
         )
         self.train_data, self.val_data, self.test_data = train_data, val_data, test_data
         self.batch_transform = batch_transform
@@ -295,18 +285,14 @@ class Trainer:
             amp=self.amp,
             channels_last=self.channels_last,
         )
-        count = max(totals[2], 1)
-        metrics = {
-            "epoch": epoch + 1,
-            "train_loss": totals[0] / count,
-            "train_acc": totals[1] / count,
-            "val_loss": val.loss,
-            "val_acc": val.top1,
-            "val_top5": val.top5,
-            "lr": self.optimizer.param_groups[-1]["lr"],
-            "seconds": round(s["seconds"], 3),
-            "images_per_s": round(self.seen * self.dist.world_size / max(s["seconds"], 1e-9), 1),
-        }
+        metrics = epoch_metrics(
+            epoch + 1,
+            totals,
+            val,
+            self.optimizer.param_groups[-1]["lr"],
+            s["seconds"],
+            self.seen * self.dist.world_size / max(s["seconds"], 1e-9),
+        )
         if isinstance(self.scheduler, PlateauSchedule):
             self.scheduler.step_epoch(val.loss)
         self.epoch = epoch + 1
