@@ -52,7 +52,8 @@ def markdown(rows: list[dict], machine: dict, stability: dict) -> str:
     head = ["network", "batch", *variants, "optimize / best peer (fp32, bf16, int8)"]
     lines = [
         f"{machine.get('cpu')} ({', '.join(machine.get('cpu_features') or []) or 'no flags'}), "
-        f"{machine.get('torch_threads')} threads, load {machine.get('load_average_1m')}; "
+        f"{machine.get('torch_threads')} threads, "
+        f"load {round(machine.get('load_average_1m') or 0, 2)}; "
         + ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items() if v)
         + f"; {machine.get('timestamp_utc')}. Images/s, medians of interleaved runs.",
         "",
