@@ -90,3 +90,30 @@ def _twin_pair(name: str, *, tv_kwargs: dict | None = None, **kwargs):
 def twin_pair():
     """:func:`_twin_pair`: (torchvision's network, ours with its weights)."""
     return _twin_pair
+
+
+# Networks whose layer kinds a smaller network of the zoo already has (VGG-16 is VGG-11's
+# layers, repeated; ResNet-152 is ResNet-50's): registry-parametrized tests of these run in
+# the full suite only, so that ``pytest -m "not slow"`` stays a fast lane. Checked against
+# the registry by test_export.py::test_deeper_copies_are_the_networks_outside_the_onnx_coverage.
+DEEPER_COPIES = frozenset(
+    {
+        "vgg13",
+        "vgg16",
+        "vgg19",
+        "vgg13_bn",
+        "vgg16_bn",
+        "vgg19_bn",
+        "googlenet_naive",
+        "resnet34",
+        "resnet101",
+        "resnet152",
+    }
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("name") in DEEPER_COPIES:
+            item.add_marker(pytest.mark.slow)

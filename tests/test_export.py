@@ -550,3 +550,11 @@ def test_the_onnx_coverage_keeps_every_layer_kind_of_the_zoo():
         return out
 
     assert kinds(ONNX_COVERAGE) == kinds(ALL)
+
+
+def test_deeper_copies_are_the_networks_outside_the_onnx_coverage():
+    """conftest's hand-written list of networks that the fast lane leaves to the full suite
+    is exactly what the layer-kinds rule drops (a new network changes both or fails here)."""
+    from conftest import DEEPER_COPIES
+
+    assert set(ALL) - set(ONNX_COVERAGE) == DEEPER_COPIES
