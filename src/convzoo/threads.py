@@ -68,7 +68,8 @@ def usable_cores() -> int:
 
 def load_average() -> float | None:
     """The 1-minute load average (runnable processes), or None where the OS has none. Recorded
-    beside bench results; the thread policy measures :func:`busy_cores` instead."""
+    beside bench results (the machine and the stability verdict); the thread policy measures
+    :func:`busy_cores` instead."""
     try:
         return os.getloadavg()[0]
     except (AttributeError, OSError):

@@ -58,7 +58,7 @@ from convzoo.optimize import (
     runtime_available,
     top1_agreement,
 )
-from convzoo.threads import choose_threads, usable_cores
+from convzoo.threads import choose_threads, load_average, usable_cores
 
 # "fp32" is strict IEEE float32 on every device; "tf32" is float32 tensors with the GPU's
 # TensorFloat-32 matrix units allowed (10-bit mantissa products, PyTorch's default for cuDNN
@@ -835,13 +835,6 @@ def stability(
     }
 
 
-def _load() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
-
-
 # --------------------------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------------------------
@@ -909,7 +902,7 @@ def run_benchmark(
                 "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
             }
     writer = _ResultsWriter(out, machine, settings, append)
-    load_start = _load()
+    load_start = load_average()
     writer.flush()
     run = _Run(settings, device, writer, progress)
     try:
@@ -921,7 +914,7 @@ def run_benchmark(
         raise
     finally:
         writer.meta["stability"] = stability(
-            writer.rows, load_start, _load(), torch.get_num_threads()
+            writer.rows, load_start, load_average(), torch.get_num_threads()
         )
         writer.flush()
         run.close()

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from convzoo.threads import load_average
 from convzoo.version import __version__
 
 
@@ -72,7 +73,7 @@ def machine_info(device: str | torch.device = "cpu") -> dict[str, Any]:
         "physical_cores": psutil.cpu_count(logical=False),
         "logical_cores": psutil.cpu_count(logical=True),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_1m": load_average(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
