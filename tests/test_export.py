@@ -26,6 +26,7 @@ from convzoo.export import (
     optimize,
     outputs_close,
 )
+from convzoo.registry import count_parameters
 
 ALL = convzoo.list_models()
 # Over 40 M parameters or over 100 layers: seconds each to build, copy and run on 2 cores.
@@ -41,6 +42,17 @@ def _layer_kind(m: nn.Module) -> tuple:
     return (type(m).__name__,)
 
 
+def meta_model(name: str) -> nn.Module:
+    """A registered network's structure only: on the meta device, no memory, no initialisation."""
+    with torch.device("meta"):
+        return convzoo.create_model(name)
+
+
+def layer_kinds(model: nn.Module) -> frozenset:
+    """The kinds of the network's leaf layers."""
+    return frozenset(_layer_kind(m) for m in model.modules() if not list(m.children()))
+
+
 def one_per_layer_kinds(names: list[str]) -> list[str]:
     """The smallest network of each set of layer kinds (a conv's kernel, stride, padding and
     groups; a pool's window): VGG-16 and VGG-19 export the same operators as VGG-11, repeated,
@@ -48,10 +60,8 @@ def one_per_layer_kinds(names: list[str]) -> list[str]:
     three minutes of worker time and covered no operator the smallest one does not."""
     smallest: dict[frozenset, tuple[int, str]] = {}
     for name in names:
-        with torch.device("meta"):  # structure only: no memory, no initialisation
-            model = convzoo.create_model(name)
-        kinds = frozenset(_layer_kind(m) for m in model.modules() if not list(m.children()))
-        size = sum(p.numel() for p in model.parameters())
+        model = meta_model(name)
+        kinds, size = layer_kinds(model), count_parameters(model)
         if kinds not in smallest or size < smallest[kinds][0]:
             smallest[kinds] = (size, name)
     return sorted(name for _, name in smallest.values())
@@ -542,12 +552,7 @@ def test_the_onnx_coverage_keeps_every_layer_kind_of_the_zoo():
     assert not {"vgg16", "vgg19", "resnet152"} & set(ONNX_COVERAGE)
 
     def kinds(names):
-        out = set()
-        for name in names:
-            with torch.device("meta"):
-                model = convzoo.create_model(name)
-            out |= {_layer_kind(m) for m in model.modules() if not list(m.children())}
-        return out
+        return set().union(*(layer_kinds(meta_model(name)) for name in names))
 
     assert kinds(ONNX_COVERAGE) == kinds(ALL)
 
