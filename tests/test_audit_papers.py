@@ -96,3 +96,11 @@ def test_vgg_tables_1_and_2() -> None:
         own = rep.find(f"{config} ({name})", "params (M) from Table 1")
         assert own.ok and f"({count:,})" in own.live
         assert rep.find(f"{config} ({name})", "params (M)").published == str(round(count / 1e6))
+
+
+def test_vgg_one_configuration_is_the_whole_tables_column() -> None:
+    """The report audits a network's own configuration only."""
+    whole = audit("vgg16", "paper")
+    own = audit("vgg16_c", "paper", whole=False)
+    assert {f.row for f in own.findings} == {"C (vgg16_c)"}
+    assert own.findings == [f for f in whole.findings if f.row == "C (vgg16_c)"]

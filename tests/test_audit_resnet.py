@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from convzoo.inspect.audit import AuditReport, audit
+from convzoo.errors import ConvzooError
+from convzoo.inspect.audit import AuditReport, audit, audit_table
 from convzoo.registry import create_model
 
 FLOPS = "GFLOPs (multiply-adds)"
@@ -53,3 +54,16 @@ def test_the_papers_bottleneck_strides_in_its_first_1x1() -> None:
     first = v1.layer2[0]
     assert first.conv1.kernel_size == (1, 1) and first.conv1.stride == (2, 2)
     assert first.conv2.stride == (1, 1)
+
+
+@pytest.mark.parametrize("model", ["resnet18", "resnet152"])
+def test_one_column_is_the_whole_tables_cells_of_that_network(rep: AuditReport, model) -> None:
+    """The report audits a network's own column only; its cells are the whole table's."""
+    own = audit(model, "paper", whole=False)
+    assert own.findings == [f for f in rep.findings if model in f.row]
+    assert f"agree with {model} (v1" in own.summary[0]
+
+
+def test_a_column_the_table_lacks_is_one_line() -> None:
+    with pytest.raises(ConvzooError, match="no column for 'vgg16'"):
+        audit_table("paper_resnet_table1", "vgg16", whole=False)

@@ -209,7 +209,8 @@ def _audit(name: str) -> str:
     parts = []
     for against in ("lecture", "paper"):
         try:
-            rep = audit(name, against)
+            # the network's own column: ResNet's Table 1 whole would trace all five depths
+            rep = audit(name, against, whole=False)
         except ConvzooError:
             continue  # no published table of this kind for this network
         parts.append(

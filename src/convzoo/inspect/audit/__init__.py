@@ -109,8 +109,11 @@ AUDITS: dict[str, Family] = {
 }
 
 
-def audit(model: str, against: str = "lecture") -> AuditReport:
-    """Compare the live network ``model`` with the published table that describes it."""
+def audit(model: str, against: str = "lecture", *, whole: bool = True) -> AuditReport:
+    """Compare the live network ``model`` with the published table that describes it.
+
+    ``whole=False`` checks only ``model``'s own column of a table that describes several
+    networks (the report does: ResNet's Table 1 whole traces all five depths, 9 traces)."""
     if against not in AGAINST:
         raise ConvzooError(f"unknown reference {against!r}; choose one of {', '.join(AGAINST)}")
     tables = LECTURE_TABLES if against == "lecture" else PAPER_TABLES
@@ -119,10 +122,10 @@ def audit(model: str, against: str = "lecture") -> AuditReport:
             f"no {against} table describes {model!r}; the {against} tables cover "
             f"{', '.join(tables)}"
         )
-    return audit_table(tables[model], model)
+    return audit_table(tables[model], model, whole=whole)
 
 
-def audit_table(table: str, model: str | None = None) -> AuditReport:
+def audit_table(table: str, model: str | None = None, *, whole: bool = True) -> AuditReport:
     """Run one of the nine audits (``AUDITS`` lists them) against ``model`` or its default."""
     if table not in AUDITS:
         raise ConvzooError(f"unknown table {table!r}; the tables are {', '.join(AUDITS)}")
@@ -137,6 +140,7 @@ def audit_table(table: str, model: str | None = None) -> AuditReport:
         source=tables[0]["source"],
         tables=tables,
         current_table=table if table in sources() else tables[0]["table"],
+        whole=whole,
     )
     AUDITS[table](rep, model)
     return rep

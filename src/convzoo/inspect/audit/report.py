@@ -9,6 +9,7 @@ summary sentences are formatted from the findings by the table family that made 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,20 @@ class AuditReport:
     summary: list[str] = field(default_factory=list)
     tables: list[dict[str, str]] = field(default_factory=list)
     current_table: str = ""
+    #: False: of a table that describes several networks (ResNet's five depths, VGG's six
+    #: configurations), only the column of ``model`` is checked.
+    whole: bool = True
+
+    def columns(self, all_columns: Sequence[str]) -> tuple[str, ...]:
+        """The networks of a several-network table this audit checks: all, or ``model``'s."""
+        if self.whole:
+            return tuple(all_columns)
+        if self.model not in all_columns:
+            raise ConvzooError(
+                f"{self.title} has no column for {self.model!r}; its columns are "
+                f"{', '.join(all_columns)}"
+            )
+        return (self.model,)
 
     @property
     def matches(self) -> list[Finding]:

@@ -63,10 +63,14 @@ def table1_params(layers: list[str], side: int, channels: int = 3) -> int:
 
 def audit_vgg(rep: AuditReport, model: str) -> None:
     table2 = load_table("paper_vgg_table2")
+    checked = rep.columns([r["model"] for r in table2])
+    table2 = [r for r in table2 if r["model"] in checked]
     models = {r["config"]: r["model"] for r in table2}
     rep.current_table = "paper_vgg_table1"
     implied: dict[str, int] = {}
     for r in load_table("paper_vgg_table1"):
+        if r["config"] not in models:
+            continue
         name = models[r["config"]]
         printed = r["layers"].split()
         _check_configuration(rep, f"{r['config']} ({name})", printed, live_layers(name), r)
@@ -105,8 +109,8 @@ def audit_vgg(rep: AuditReport, model: str) -> None:
     table2_cells = [f for f in rep.findings if f.field == "params (M)"]
     rep.summary.append(
         f"Table 1: {sum(f.ok for f in layer_cells)} of {len(layer_cells)} cells (layers in "
-        f"order, weight-layer counts, input size) agree with the networks "
-        f"{', '.join(models.values())}."
+        f"order, weight-layer counts, input size) agree with the "
+        f"{'networks' if len(models) > 1 else 'network'} {', '.join(models.values())}."
     )
     rep.summary.append(
         f"Table 2: {sum(f.ok for f in table2_cells)} of {len(table2_cells)} agree; of the rules "
