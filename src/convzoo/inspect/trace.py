@@ -39,7 +39,7 @@ from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
 
 from convzoo.errors import ConvzooError
-from convzoo.inspect import costs
+from convzoo.inspect import costs, shapes
 
 
 class TraceError(ConvzooError):
@@ -568,7 +568,7 @@ class _Tracer(TorchFunctionMode):
             if isinstance(x, Tensor) and x.is_meta:
                 # an activation keeps its input's shape (its meta kernel can be as slow as
                 # batch norm's); an in-place one gives its input back
-                out = x if getattr(frame.module, "inplace", False) else torch.empty_like(x)
+                out = x if getattr(frame.module, "inplace", False) else shapes.like(x)
         if out is not None:
             if self.stack and self.stack[-1].kind not in (None, "custom"):
                 return out
@@ -679,12 +679,15 @@ def _shortcut(func: Any, args: tuple, kwargs: dict) -> Tensor | None:
     directly from the shapes (batch norm keeps its input's; an adaptive average pool has the
     size it is asked for; a linear layer changes the last dimension). Their first call would
     import torch._dynamo (about a second; five on a loaded machine), and each call costs as
-    much as a conv's."""
+    much as a conv's. The formulas of :mod:`convzoo.inspect.shapes` come first."""
+    formula = shapes.FORMULAS.get(func)
+    if formula is not None:
+        return formula(args, kwargs)
     x = args[0] if args else None
     if not isinstance(x, Tensor) or not x.is_meta:
         return None
     if func is F.batch_norm or func in _UNARY:
-        return torch.empty_like(x)
+        return shapes.like(x)
     if func is F.linear and len(args) > 1 and isinstance(args[1], Tensor):
         return x.new_empty((*x.shape[:-1], args[1].shape[0]))
     n = _ADAPTIVE_AVG.get(func)
