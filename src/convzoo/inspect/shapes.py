@@ -103,7 +103,7 @@ def _pool_side(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
 
 def _pool(args: tuple, kwargs: dict, n: int, ceil_at: int, has_dilation: bool) -> Made:
     x = args[0] if args else None
-    if not _plain(x) or x.dim() != n + 2:
+    if not isinstance(x, Tensor) or not _plain(x) or x.dim() != n + 2:
         return None
     kernel = _ints(_arg(args, kwargs, 1, "kernel_size", None), n)
     stride_arg = _arg(args, kwargs, 2, "stride", None)
@@ -220,7 +220,9 @@ def reduction(args: tuple, kwargs: dict) -> Made:
     x = args[0] if args else None
     dim = _arg(args, kwargs, 1, "dim", None)
     keepdim = _arg(args, kwargs, 2, "keepdim", False)
-    if not _plain(x) or not x.is_floating_point() or kwargs.get("dtype") is not None:
+    if not isinstance(x, Tensor) or not _plain(x) or not x.is_floating_point():
+        return None
+    if kwargs.get("dtype") is not None:
         return None
     dims = _ints(dim, 1) if isinstance(dim, int) else _ints(dim, len(dim or ()))
     if not dims or not isinstance(keepdim, bool) or not all(-x.dim() <= d < x.dim() for d in dims):
