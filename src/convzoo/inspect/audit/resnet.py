@@ -37,19 +37,23 @@ V1_NOTE = (
 
 
 @cache
-def _traced(model: str, paper: bool = True) -> tuple[LayerRecord, ...]:
-    """The rows of a traced ResNet (the paper's variant, or our default); traced once."""
-    if paper and model in BOTTLENECKS:
-        return tuple(summarize(model, variant="v1").rows)
-    return tuple(summarize(model).rows)
-
-
-def _paper_network(model: str) -> ResNet:
+def _network(model: str, paper: bool = True) -> ResNet:
+    """A ResNet on the meta device: the paper's variant (v1 for the bottleneck depths) or our
+    default; built once, and traced from the same instance."""
     with meta_build():
-        net = create_model(model, variant="v1") if model in BOTTLENECKS else create_model(model)
+        if paper and model in BOTTLENECKS:
+            net = create_model(model, variant="v1")
+        else:
+            net = create_model(model)
     if not isinstance(net, ResNet):
         raise AssertionError(f"{model} is not a ResNet")  # DEPTHS is wrong
     return net
+
+
+@cache
+def _traced(model: str, paper: bool = True) -> tuple[LayerRecord, ...]:
+    """The rows of a traced ResNet (the paper's variant, or our default); traced once."""
+    return tuple(summarize(_network(model, paper)).rows)
 
 
 def _macs(rows: tuple[LayerRecord, ...]) -> int:
@@ -113,7 +117,7 @@ def _side(shape: tuple[int, ...]) -> str:
 
 def _check_stages(rep: AuditReport, name: str) -> None:
     traced = _traced(name)
-    net = _paper_network(name)
+    net = _network(name)
     rows = {r.name: r for r in traced}
     for r in load_table("paper_resnet_table1_stages"):
         printed = r[name]
