@@ -3,6 +3,8 @@ import os
 import pytest
 import torch
 
+import convzoo
+
 # Under pytest-xdist each worker gets its share of the cores; alone, the test run takes them all.
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 torch.set_num_threads(max(1, (os.cpu_count() or 1) // _workers))
@@ -92,28 +94,20 @@ def twin_pair():
     return _twin_pair
 
 
-# Networks whose layer kinds a smaller network of the zoo already has (VGG-16 is VGG-11's
-# layers, repeated; ResNet-152 is ResNet-50's): registry-parametrized tests of these run in
-# the full suite only, so that ``pytest -m "not slow"`` stays a fast lane. Checked against
-# the registry by test_export.py::test_deeper_copies_are_the_networks_outside_the_onnx_coverage.
-DEEPER_COPIES = frozenset(
-    {
-        "vgg13",
-        "vgg16",
-        "vgg19",
-        "vgg13_bn",
-        "vgg16_bn",
-        "vgg19_bn",
-        "googlenet_naive",
-        "resnet34",
-        "resnet101",
-        "resnet152",
-    }
+# The networks the fast lane (``pytest -m "not slow"``) runs registry-parametrized tests on: the
+# first of each family, and LeNet-5 (1998), whose partial C3 and RBF output no other network
+# has. The full suite runs all 23; the copies of VGG (130M+ parameters each) and AlexNet were half
+# of the fast lane's time. Checked against the registry by
+# test_models_registry.py::test_the_fast_lane_has_a_network_of_every_family.
+FAST_LANE_NETWORKS = frozenset(
+    {"lenet5", "lenet5_1998", "alexnet", "vgg11", "googlenet", "resnet18"}
 )
+REGISTERED = frozenset(convzoo.list_models())
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("name") in DEEPER_COPIES:
+        name = callspec.params.get("name") if callspec is not None else None
+        if name in REGISTERED and name not in FAST_LANE_NETWORKS:
             item.add_marker(pytest.mark.slow)

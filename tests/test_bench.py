@@ -191,6 +191,7 @@ def test_run_writes_csv_and_json_with_machine_and_settings(tmp_path):
     assert all(r["forward_ms"] > 0 and r["backward_ms"] > 0 for r in train)
 
 
+@pytest.mark.slow
 def test_against_torchvision_reports_the_ratio(tmp_path):
     settings = BenchSettings(
         names=["resnet18"], batch_sizes=[1], against="torchvision", image_size=32, **FAST
@@ -202,6 +203,7 @@ def test_against_torchvision_reports_the_ratio(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_training_step_of_the_twin_is_timed_as_ours(tmp_path, monkeypatch):
     """Forward and backward between their own marks on both sides: timing the twin's step as
     one region let a GPU overlap its backward with its forward (ratio 0.83 on an H200)."""
@@ -273,6 +275,7 @@ def test_onnxruntime_runtime_times_the_exported_network(tmp_path):
     assert all(r["runtime"] == "onnxruntime" and r["images_per_s"] > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_cli_bench_prints_a_table_and_plots(tmp_path, capsys):
     argv = ["bench", "lenet5", "--batch-sizes", "1,2", "--budget", "0.05", "--min-reps", "2"]
     assert main([*argv, "--no-progress", "--out", str(tmp_path), "--plot"]) == 0
@@ -321,6 +324,7 @@ def small_results(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_charts_render_png_and_svg(small_results):
     import matplotlib.image
 
@@ -347,6 +351,7 @@ def test_published_accuracy_comes_from_torchvision_weights():
     assert published_accuracy("lenet5") is None  # no twin, no published ImageNet number
 
 
+@pytest.mark.slow
 def test_evaluate_results_override_accuracy(tmp_path, small_results):
     acc = tmp_path / "eval.json"
     acc.write_text(json.dumps([{"model": "lenet5", "top1": 0.42}, {"model": "vgg16", "acc1": 71}]))
@@ -401,6 +406,7 @@ def test_cnn_benchmarks_reference_is_consistent_and_names_zoo_networks():
         cnn_benchmarks_reference("GTX 580")
 
 
+@pytest.mark.slow
 def test_gpu_forward_backward_chart_marks_cnn_benchmarks(small_results):
     data = json.loads((small_results / "results.json").read_text())
     data["machine"]["gpu"] = {"name": "Test GPU"}
@@ -524,6 +530,7 @@ def test_image_size_too_small_is_refused(size, capsys, tmp_path):
 # ---- results are never replaced -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_new_folder_per_run_by_default(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     argv = ["bench", "lenet5", "--batch-sizes", "1", "--budget", "0.02", "--min-reps", "2"]
@@ -535,6 +542,7 @@ def test_a_new_folder_per_run_by_default(tmp_path, monkeypatch, capsys):
     assert "bench-results/bench-2/results.csv" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_existing_results_are_refused_or_appended_to(tmp_path, capsys):
     settings = dict(names=["lenet5"], batch_sizes=[1], **FAST)
     run_benchmark(BenchSettings(**settings), tmp_path, progress=False)
@@ -586,6 +594,7 @@ def test_a_busy_machine_is_reported():
 # ---- charts read as a person reads them ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_log_axes_read_plain_numbers(small_results):
     import re
 
@@ -596,6 +605,7 @@ def test_log_axes_read_plain_numbers(small_results):
     assert re.search(r"<!-- 1,000 -->|<!-- 100 -->", svg)
 
 
+@pytest.mark.slow
 def test_forward_backward_legend_stays_off_the_bars(small_results, monkeypatch):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

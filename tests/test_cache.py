@@ -58,6 +58,7 @@ HOSTILE_PATHS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("url_path", HOSTILE_PATHS)
 def test_hostile_url_is_written_only_inside_the_cache(tmp_path, hostile_server, url_path):
     body = _state_bytes()

@@ -74,6 +74,7 @@ def _kill_at(step: str, run: Path, *, exchange: bool) -> None:
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("exchange", "step"),
     [(True, s) for s in EXCHANGE_STEPS] + [(False, s) for s in RENAME_STEPS],

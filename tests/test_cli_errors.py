@@ -180,6 +180,7 @@ def immutable_folder(tmp_path):
         subprocess.run(["chattr", "-i", str(folder)], check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["summary", "train", "export"])
 def test_an_immutable_folder_is_one_line_and_nothing_is_written(immutable_folder, capsys, command):
     target = immutable_folder / "out"
@@ -269,6 +270,7 @@ def test_train_on_a_full_disk(tmp_path, out_exists):
         assert (out / "last" / "meta.json").is_file()
 
 
+@pytest.mark.slow
 def test_export_on_a_full_disk_is_one_line_and_leaves_nothing(full_disk, capsys):
     code = main(["export", "lenet5", "--format", "onnx", "--out", str(full_disk / "m.onnx")])
     err = capsys.readouterr().err
@@ -305,6 +307,7 @@ def small_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command, damage",
     [

@@ -187,6 +187,7 @@ def test_tf32_is_refused_on_cpu_with_one_message():
         validate(BenchSettings(names=["lenet5"], precision="tf32"))
 
 
+@pytest.mark.slow
 def test_python_dash_m_convzoo_runs_the_cli():
     proc = subprocess.run(
         [sys.executable, "-m", "convzoo", "list"], capture_output=True, text=True, timeout=120

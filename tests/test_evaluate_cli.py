@@ -45,6 +45,7 @@ def help_text(command: str) -> str:
     return sub.choices[command].format_help()
 
 
+@pytest.mark.slow
 def test_help_names_the_files_evaluate_writes(digits_run, tmp_path, capsys):
     text = help_text("evaluate")
     named = sorted(set(re.findall(r"STEM[-\w]*\.(?:json|png)", text)))
@@ -83,6 +84,7 @@ def test_report_matches_a_plain_loop_and_names_the_model(digits_run, tmp_path):
     assert counts == sorted(counts, reverse=True)
 
 
+@pytest.mark.slow
 def test_top_losses_are_the_largest_per_image_losses(digits_run, tmp_path, capsys):
     out = tmp_path / "eval"
     k = 6
@@ -189,6 +191,7 @@ def test_most_confused_orders_by_count():
     assert most_confused(cm, ["a", "b", "c"], min_count=3) == [("b", "a", 7)]
 
 
+@pytest.mark.slow
 def test_an_undecodable_image_is_reported_and_the_rest_evaluated(tmp_path, capsys):
     root = tmp_path / "pets"
     make_classes(root / "train")

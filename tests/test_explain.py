@@ -55,6 +55,7 @@ def test_lenets_default_layer_is_not_c5() -> None:
     assert default_layer(m, (1, 1, 32, 32)) == "c3"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_files_at_the_images_own_size(method: str, digits_images, tmp_path) -> None:
     assert (

@@ -161,6 +161,7 @@ def test_fold_refuses_training_mode():
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL_MARKED)
 def test_optimize_without_compile_matches_original(name):
     """BN folded + channels-last for every network; outputs within the stated tolerance."""
@@ -262,6 +263,7 @@ def test_torchscript_export_matches_pytorch(name, tmp_path):
     assert result.max_abs_diff is not None
 
 
+@pytest.mark.slow
 def test_cli_export_by_name(tmp_path, capsys):
     out = tmp_path / "lenet.onnx"
     assert main(["export", "lenet5", "--format", "onnx", "--out", str(out)]) == 0
@@ -271,6 +273,7 @@ def test_cli_export_by_name(tmp_path, capsys):
     assert out.is_file()
 
 
+@pytest.mark.slow
 def test_cli_export_from_a_weights_file_that_names_its_network(tmp_path):
     """A safetensors file whose header names its network (as save_state_dict writes it)."""
     from convzoo.weights import save_state_dict
@@ -330,6 +333,7 @@ def test_export_finds_checkpoints_with_the_one_finder(tmp_path, monkeypatch):
     assert not hasattr(export_module, "_find_checkpoint")
 
 
+@pytest.mark.slow
 def test_cli_export_from_a_convzoo_train_run(tmp_path):
     from convzoo.train.checkpoint import save_checkpoint
 
@@ -408,6 +412,7 @@ def test_onnx_metadata_says_what_a_deployment_needs(tmp_path, capsys):
         assert_outputs_close(got, model(x), EXPORT_ATOL, EXPORT_RTOL)
 
 
+@pytest.mark.slow
 def test_a_name_without_weights_says_the_weights_are_random(tmp_path, capsys):
     assert main(["export", "lenet5", "--out", str(tmp_path / "r.onnx")]) == 0
     assert "the weights are random" in capsys.readouterr().out
@@ -422,6 +427,7 @@ def test_an_opset_the_exporter_cannot_honour_is_refused(opset, tmp_path, capsys)
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_exports_honour_the_umask(tmp_path):
     import os
 
@@ -555,11 +561,3 @@ def test_the_onnx_coverage_keeps_every_layer_kind_of_the_zoo():
         return set().union(*(layer_kinds(meta_model(name)) for name in names))
 
     assert kinds(ONNX_COVERAGE) == kinds(ALL)
-
-
-def test_deeper_copies_are_the_networks_outside_the_onnx_coverage():
-    """conftest's hand-written list of networks that the fast lane leaves to the full suite
-    is exactly what the layer-kinds rule drops (a new network changes both or fails here)."""
-    from conftest import DEEPER_COPIES
-
-    assert set(ALL) - set(ONNX_COVERAGE) == DEEPER_COPIES

@@ -111,6 +111,7 @@ def test_transfer_beats_scratch(pretrained):
     assert acc["staged"] > acc["scratch"] + MARGIN, acc
 
 
+@pytest.mark.slow
 def test_modes_freeze_what_they_say(pretrained):
     model = create_model("lenet5", num_classes=3)
     heads = head_parameter_names(model)
@@ -173,6 +174,7 @@ def _image_folder(root, classes, n=4, size=40):
     return root
 
 
+@pytest.mark.slow
 def test_cli_finetune_resume_and_predict(tmp_path, pretrained, capsys):
     data = _image_folder(tmp_path / "imgs", ["ants", "bees"])
     out = tmp_path / "ft"
@@ -219,6 +221,7 @@ class _CtrlCAfterFirstEpoch(StagedUnfreeze):
             os.kill(os.getpid(), signal.SIGINT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["staged", "head"])
 def test_cli_interrupted_and_resumed_finetune_equals_uninterrupted(
     tmp_path, pretrained, capsys, monkeypatch, mode
@@ -258,6 +261,7 @@ def test_cli_interrupted_and_resumed_finetune_equals_uninterrupted(
     assert len(history) == 3
 
 
+@pytest.mark.slow
 def test_resume_rebuilds_without_fetching_and_sets_the_entrys_attributes(tmp_path, monkeypatch):
     """prepare(resume=...) builds with weights=None (a URL in the spec is never passed on),
     loads the checkpoint's weights strictly, and sets again what an entry of our own table

@@ -74,6 +74,7 @@ def hostile_run(tmp_path, clean_run, hostile_server):
     return run
 
 
+@pytest.mark.slow
 def test_predict_run_folder(hostile_run, hostile_server, capsys, tmp_path):
     img = tmp_path / "x.png"
     Image.new("L", (32, 32)).save(img)
@@ -109,6 +110,7 @@ def test_resume_with_only_the_config_poisoned(tmp_path, clean_run, hostile_serve
     assert hostile_server.requests == []
 
 
+@pytest.mark.slow
 def test_finetune_from_a_hostile_run(hostile_run, hostile_server, image_folder, capsys, tmp_path):
     """`finetune --weights RUN` takes the run's tensors only: its metadata builds nothing."""
     code = main(
@@ -142,6 +144,7 @@ def clean_finetune_run(tmp_path_factory, image_folder):
     return out
 
 
+@pytest.mark.slow
 def test_finetune_resume_with_poisoned_meta(tmp_path, clean_finetune_run, hostile_server, capsys):
     run = tmp_path / "run"
     shutil.copytree(clean_finetune_run, run)
@@ -150,6 +153,7 @@ def test_finetune_resume_with_poisoned_meta(tmp_path, clean_finetune_run, hostil
     assert hostile_server.requests == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["/evil.pth", "/imagenet", "/x/..%2F..%2Fevil.safetensors"])
 def test_finetune_resume_with_poisoned_finetune_json(
     tmp_path, clean_finetune_run, hostile_server, capsys, path
@@ -176,6 +180,7 @@ def _hostile_safetensors(path, header):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "header",
     [

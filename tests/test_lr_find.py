@@ -33,6 +33,7 @@ def digits_test():
     return result, model, before, rng, torch.get_rng_state()
 
 
+@pytest.mark.slow
 def test_exponential_ramp_as_fastai(digits_test):
     result = digits_test[0]
     start, end, n = result.start_lr, result.end_lr, result.num_iter
@@ -107,6 +108,7 @@ def test_refuses_a_test_that_diverges_at_once():
         lr_find(model, data.train, start_lr=1.0, end_lr=0.1)
 
 
+@pytest.mark.slow
 def test_cli_writes_the_plot_and_the_curve(tmp_path, capsys):
     out = tmp_path / "lr"
     args = ["lr-find", "lenet5", "--num-iter", "60", "--out", str(out), "--quiet"]

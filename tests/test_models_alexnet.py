@@ -197,6 +197,7 @@ def test_min_input_size_from_the_arithmetic(name):
         model.forward_features(x[..., :-1, :-1])
 
 
+@pytest.mark.slow
 def test_owt_loads_torchvision_strictly_and_agrees():
     """torchvision's freshly initialised alexnet loads with strict=True; eval outputs agree."""
     tv = torchvision.models.alexnet().eval()

@@ -91,6 +91,7 @@ def test_layers_follow_table1(name):
     assert lrns == ([2] if name == "vgg11_lrn" else [])
 
 
+@pytest.mark.slow
 def test_alrn_normalisation_is_krizhevskys_formula():
     """b = a / (k + alpha * sum over n=5 neighbouring channels of a^2)^beta, with AlexNet's
     k=2, alpha=1e-4, beta=0.75 (Krizhevsky et al. 2012, Sec. 3.3), computed here by hand."""
@@ -106,6 +107,7 @@ def test_alrn_normalisation_is_krizhevskys_formula():
     assert not torch.allclose(expected, a / 2.0**0.75)  # the sum term was not negligible
 
 
+@pytest.mark.slow
 def test_feature_maps_shrink_by_32():
     model = convzoo.create_model("vgg11").eval()
     with torch.no_grad():

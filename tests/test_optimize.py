@@ -92,6 +92,7 @@ def test_dtype_alias_gives_the_same_as_precision():
     torch.testing.assert_close(a(x), b(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["inductor", "openvino", "auto"])
 def test_a_bf16_example_for_an_fp32_network(runtime):
     """The bench's bf16 points pass a bf16 example with the fp32 network: the check against

@@ -70,6 +70,7 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     return {name: write_report(name, out / f"{name}.html") for name in ("googlenet", "resnet50")}
 
 
+@pytest.mark.slow
 def test_console_errors_are_seen(tmp_path) -> None:
     """The check itself: a page with a script error shows up in the console lines."""
     bad = tmp_path / "bad.html"
@@ -113,6 +114,7 @@ def _widths(page: str, tmp_path: Path, width: int = 1400) -> tuple[int, int, lis
     return scroll, client, console
 
 
+@pytest.mark.slow
 def test_the_probe_sees_a_page_that_scrolls_sideways(tmp_path) -> None:
     scroll, client, _ = _widths('<html><body><div style="width:3000px">x</div></body>', tmp_path)
     assert scroll > client

@@ -42,6 +42,7 @@ def test_batch_is_seeded_augmented_and_leaves_the_rng_alone():
     assert a.shape == (16, 1, 32, 32)  # as the network is fed: the card's 32x32, 1 channel
 
 
+@pytest.mark.slow
 def test_cli_draws_a_grid(tmp_path, capsys):
     out = tmp_path / "batch.png"
     assert main(["show-batch", "lenet5", "--count", "8", "--out", str(out)]) == 0

@@ -164,6 +164,7 @@ def test_set_threads_for_touches_only_cpu_runs(monkeypatch):
     assert note == "1 CPU thread(s): 2 usable cores, 1.00 busy with other work: 1 left to it"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_predict_and_evaluate_say_how_many_threads(tmp_path, capsys, command):
     run = tmp_path / "run"

@@ -63,6 +63,7 @@ def check_torch_export(model, x):
         torch.testing.assert_close(program.module()(x), model(x))
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:NOTE. The nodes obtained by tracing")
 @pytest.mark.parametrize("name", params(MODELS))
 def test_every_tracer_reproduces_the_network(name):

@@ -70,6 +70,7 @@ def test_main_job_lenet5_on_digits_reaches_98_percent(tmp_path, capsys):
     assert (out / "learning_curves.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_default_output_folder_increments(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["train", "lenet5", "--epochs", "1", "--quiet", "--val-fraction", "0.5"]
@@ -81,6 +82,7 @@ def test_default_output_folder_increments(tmp_path, monkeypatch):
     ]
 
 
+@pytest.mark.slow
 def test_out_folder_of_a_different_run_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "lenet5", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
@@ -126,8 +128,11 @@ class SendCtrlC(Callback):
 
 @pytest.mark.parametrize(
     "where, workers",
-    [((1, 3), 0), ((0, None), 0), ((1, None), 2)],
-    ids=["mid-epoch", "epoch-end", "epoch-end-2-workers"],
+    [
+        pytest.param((1, 3), 0, id="mid-epoch", marks=pytest.mark.slow),
+        pytest.param((0, None), 0, id="epoch-end"),
+        pytest.param((1, None), 2, id="epoch-end-2-workers", marks=pytest.mark.slow),
+    ],
 )
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys, where, workers):
     cfg = TrainConfig(
@@ -160,6 +165,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys, where, w
     assert [strip(r) for r in rows_a] == [strip(r) for r in rows_b]
 
 
+@pytest.mark.slow
 def test_resume_cli_refuses_config_changes(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "lenet5", "--epochs", "1", "--out", str(out), "--quiet"]) == 0

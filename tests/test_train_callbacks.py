@@ -91,6 +91,7 @@ def test_batchnorm_network_trains_when_one_image_is_left_over():
 # ------------------------------------------------------------------------ stopping and schedules
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_after_patience_epochs_without_improvement(tmp_path):
     # lr 1e-30: the updates vanish in float32, so the validation accuracy never changes and
     # epoch 1 stays the best.
@@ -240,6 +241,7 @@ def test_interrupted_run_has_no_test_result(tmp_path):
 # ------------------------------------------------------------------------ outputs
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars_match_the_metrics(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -52,6 +52,7 @@ def hold_flock(path: Path) -> subprocess.Popen:
 # ------------------------------------------------------------------------ one run, one folder
 
 
+@pytest.mark.slow
 def test_a_folder_locked_by_another_process_is_refused_in_one_line(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
@@ -124,6 +125,7 @@ def test_two_real_train_commands_on_one_folder(tmp_path):
 # ------------------------------------------------------------------------ resume checks the data
 
 
+@pytest.mark.slow
 def test_resume_refuses_data_that_changed_and_says_what(tmp_path, capsys):
     data = image_folder(tmp_path / "imgs")
     out = tmp_path / "run"
