@@ -160,6 +160,7 @@ def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys, tmp_path):
 # ---- a real run --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_writes_csv_and_json_with_machine_and_settings(tmp_path):
     settings = BenchSettings(names=["lenet5"], batch_sizes=[1, 2], mode="both", **FAST)
     rows = run_benchmark(settings, tmp_path, progress=False)
@@ -234,6 +235,7 @@ def test_training_step_of_the_twin_is_timed_as_ours(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_oom_point_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
     real = harness._measure_point
 
@@ -249,6 +251,7 @@ def test_oom_point_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
     assert rows[1].get("latency_ms_median") is None
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_points_measured(tmp_path, monkeypatch):
     real = harness._measure_point
 
@@ -365,6 +368,7 @@ def test_plot_cli_errors_on_missing_folder(tmp_path, capsys):
     assert "results.json" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_network_that_cannot_be_built_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
     import convzoo.registry as registry
 
@@ -426,6 +430,7 @@ def test_gpu_forward_backward_chart_marks_cnn_benchmarks(small_results):
 # ---- several runtimes and precisions, interleaved -----------------------------------------
 
 
+@pytest.mark.slow
 def test_several_variants_are_timed_interleaved_in_one_round(tmp_path, monkeypatch):
     seen = []
     real = harness.time_interleaved
@@ -631,6 +636,7 @@ def test_forward_backward_legend_stays_off_the_bars(small_results, monkeypatch):
         assert not legend.overlaps(box), artist
 
 
+@pytest.mark.slow
 def test_a_variant_that_cannot_be_built_costs_only_its_own_row(tmp_path, monkeypatch):
     def broken(runtime, *args, **kwargs):
         raise RuntimeError(f"{runtime} exploded")

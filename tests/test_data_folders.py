@@ -115,6 +115,7 @@ def test_a_class_whose_every_file_is_damaged(tmp_path):
     assert len(D.build_datasets(root, convzoo.model_card("lenet5")).train) == 4
 
 
+@pytest.mark.slow
 def test_cli_train_reports_the_damaged_file_and_finishes(tmp_path, caplog):
     from convzoo.cli import main
 

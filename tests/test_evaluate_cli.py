@@ -106,6 +106,7 @@ def test_top_losses_are_the_largest_per_image_losses(digits_run, tmp_path, capsy
     assert "most confused" in stdout or report["top1"] == 1.0
 
 
+@pytest.mark.slow
 def test_last_evaluates_last_and_never_best(digits_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(digits_run, run)
@@ -130,6 +131,7 @@ def test_split_test_refused_without_a_test_set(digits_run, tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_split_test_reads_the_test_set(tmp_path, monkeypatch):
     from convzoo import data as D
     from test_data import fake_fashion
