@@ -153,6 +153,37 @@ def test_choose_threads_order_of_precedence(monkeypatch):
     assert threads.choose_threads(None, busy=0.0, cores=2)[0] == 2
 
 
+def test_a_deterministic_run_keeps_every_core_whatever_the_load(monkeypatch):
+    from convzoo.train import TrainConfig
+    from convzoo.train.device import run_device
+
+    monkeypatch.setattr(threads, "busy_cores", lambda window_s=0.15: 1.6)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    assert run_device(TrainConfig(device="cpu")).flags.threads == 1  # the load's rule
+    steady = run_device(TrainConfig(device="cpu", deterministic=True)).flags
+    assert steady.threads == 2 and "whatever the load" in steady.threads_why
+    assert run_device(TrainConfig(device="cpu", deterministic=True, threads=1)).flags.threads == 1
+    monkeypatch.setenv("CONVZOO_THREADS", "1")
+    assert threads.choose_threads(None, steady=True) == (1, "CONVZOO_THREADS=1 in the environment")
+
+
+@pytest.mark.slow
+def test_the_thread_count_changes_the_trained_weights(tmp_path):
+    """Why a deterministic run keeps one count: the same seeded run on 1 and on 2 threads ends
+    with different weights (the CPU kernels split their sums by thread)."""
+    from convzoo.io.checkpoint import find_checkpoint
+    from convzoo.train import TrainConfig, fit
+    from test_train import digits_lenet
+
+    weights = []
+    for n in (1, 2):
+        cfg = TrainConfig(epochs=1, batch_size=32, seed=0, deterministic=True, threads=n)
+        model, data = digits_lenet()
+        fit(model, data, None, cfg, tmp_path / str(n), quiet=True)
+        weights.append(find_checkpoint(tmp_path / str(n), prefer="last").load_weights())
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 def test_set_threads_for_touches_only_cpu_runs(monkeypatch):
     torch.set_num_threads(2)
     assert threads.set_threads_for(None, device="cuda") == ""

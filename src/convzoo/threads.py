@@ -153,13 +153,24 @@ def choose_threads(
     *,
     busy: float | None = None,
     cores: int | None = None,
+    steady: bool = False,
 ) -> tuple[int, str]:
     """The thread count for a command and why: ``requested`` (``--threads``) wins, then the
     environment, then the cores that other work leaves free (:func:`explain_default_threads`).
-    The rule of train, lr-find, predict, evaluate and bench."""
+    The rule of train, lr-find, predict, evaluate and bench.
+
+    ``steady`` (a deterministic run): every usable core, whatever the load. The thread count
+    changes how a CPU kernel splits its sums, so a count that followed the load would make two
+    runs of one seed, or a run and its resumption, differ in the last bits."""
     if requested is not None:
         _check_count(requested)
         return requested, f"--threads {requested}"
+    if steady:
+        env = _from_environment()
+        if env is not None:
+            return env[0], f"{env[1]} in the environment"
+        n = cores if cores is not None else usable_cores()
+        return n, f"{n} usable cores, whatever the load: a deterministic run keeps one count"
     return explain_default_threads(busy, cores)
 
 

@@ -179,7 +179,11 @@ class TrainConfig:
         group="run",
     )
     deterministic: bool = _option(
-        False, "deterministic algorithms (slower on a GPU)", example="--deterministic", group="run"
+        False,
+        "deterministic algorithms, and on a CPU all usable cores whatever the load (the thread "
+        "count changes the sums); slower on a GPU and on a busy CPU",
+        example="--deterministic",
+        group="run",
     )
     device: str = _option("auto", "auto, cpu, cuda or cuda:N", example="--device cpu", group="run")
     tensorboard: bool = _option(

@@ -107,12 +107,12 @@ class RunDevice:
 def run_device(cfg: Any) -> RunDevice:
     """``cfg``'s device; AMP and channels-last on by default with a GPU; on a CPU, the thread
     count of :func:`convzoo.threads.choose_threads` (``cfg.threads``, the environment, else the
-    cores that other work leaves free)."""
+    cores that other work leaves free; all usable cores for a deterministic run)."""
     device = resolve_device(cfg.device)
     on_gpu = device.type == "cuda"
     threads, why = cfg.threads, ""
     if device.type == "cpu":
-        threads, why = choose_threads(cfg.threads)
+        threads, why = choose_threads(cfg.threads, steady=bool(cfg.deterministic))
     return RunDevice(
         device,
         amp=on_gpu if cfg.amp is None else bool(cfg.amp and on_gpu),
