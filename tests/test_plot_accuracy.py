@@ -10,6 +10,9 @@ import pytest
 
 from convzoo.cli import main
 
+# The module's fixture benchmarks, trains and evaluates (3.7 s here): the full suite's.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def bench_and_eval(tmp_path_factory):
@@ -24,7 +27,6 @@ def bench_and_eval(tmp_path_factory):
     return bench, run / "eval-digits.json"
 
 
-@pytest.mark.slow
 def test_evaluate_results_are_drawn_on_their_data_set(bench_and_eval, tmp_path, capsys):
     bench, eval_json = bench_and_eval
     # Text kept as text in the SVG, so that the labels can be read back.
