@@ -229,7 +229,8 @@ def test_cli_interrupted_and_resumed_finetune_equals_uninterrupted(
     """`finetune --resume` rebuilds the network with no weights and takes the checkpoint's:
     the run's source weights may be gone, and the result is bit-exact with an uninterrupted
     run. Head mode computes its cached features with the checkpoint's backbone (random
-    features would train another head)."""
+    features would train another head). ``--deterministic``: one thread count for all three
+    runs, whatever the load (the count changes the sums)."""
     import shutil
 
     import convzoo.train.finetune as ft
@@ -242,7 +243,7 @@ def test_cli_interrupted_and_resumed_finetune_equals_uninterrupted(
     def args(out):
         return ["finetune", "lenet5", "--weights", str(source), "--data", str(data),
                 "--mode", mode, "--epochs", "3", "--head-epochs", "1", "--batch-size", "4",
-                "--seed", "0", "--out", str(out), "--quiet"]  # fmt: skip
+                "--seed", "0", "--deterministic", "--out", str(out), "--quiet"]  # fmt: skip
 
     assert main(args(tmp_path / "a")) == 0
     with monkeypatch.context() as m:
@@ -384,3 +385,21 @@ def test_staged_callback_decides_from_epoch_alone():
     assert {n for n, p in model.named_parameters() if p.requires_grad} == heads
     cb.on_epoch_start(trainer, 1)
     assert not all(p.requires_grad for p in model.parameters())
+
+
+def test_head_mode_chooses_its_threads_once(tmp_path, pretrained, monkeypatch):
+    """The cached features and the head's training run on one measured thread count."""
+    from convzoo import threads
+
+    measured = []
+
+    def busy(window_s: float = 0.15) -> float:
+        measured.append(window_s)
+        return 0.0
+
+    monkeypatch.setattr(threads, "busy_cores", busy)
+    data = _image_folder(tmp_path / "imgs", ["ants", "bees"])
+    args = ["finetune", "lenet5", "--weights", str(pretrained), "--data", str(data)]
+    args += ["--mode", "head", "--epochs", "1", "--batch-size", "4", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "run"), "--device", "cpu"]) == 0
+    assert len(measured) == 1

@@ -421,6 +421,7 @@ def run_prepared(
         classes=bundle.classes,
         data_meta=bundle_meta(bundle, cfg) if isinstance(bundle, DataBundle) else None,
         test_data=features(test) if test is not None else None,
+        run_on=run,  # the threads measured once: the features and the head run alike
         **common,
     )
 

@@ -33,7 +33,7 @@ from convzoo.train.callbacks import (  # re-exported: the names this module alwa
 )
 from convzoo.train.checkpoint import Checkpoint, find_checkpoint, set_rng_state, unwrap
 from convzoo.train.config import TrainConfig
-from convzoo.train.device import resolve_device, run_device
+from convzoo.train.device import RunDevice, resolve_device, run_device
 from convzoo.train.distributed import (
     DDPWrap,
     all_reduce_sum,
@@ -86,13 +86,14 @@ class Trainer:
         quiet: bool = False,
         test_data: Dataset | None = None,
         batch_transform: Callable[[Any, Any], tuple[Any, Any]] | None = None,
+        run_on: RunDevice | None = None,
     ):
         cfg = self.cfg = config.validate()
         self.dist = dist_info()
         self.is_main = self.dist.is_main
         self.quiet = quiet or not self.is_main
         self.out_dir = Path(out_dir) if out_dir is not None and self.is_main else None
-        run = run_device(cfg)
+        run = run_on if run_on is not None else run_device(cfg)
         self.device, self.amp, self.channels_last, self.flags = (
             run.device,
             run.amp,
@@ -319,6 +320,7 @@ def fit(
     quiet: bool = False,
     test_data: Dataset | None = None,
     allow_data_change: bool = False,
+    run_on: RunDevice | None = None,
 ) -> FitResult:
     """Train ``model`` and write the run's outputs to ``out_dir`` (nothing written when None).
 
@@ -329,7 +331,8 @@ def fit(
     objects or functions ``fn(trainer, epoch)`` called at each epoch's start. ``resume``: a run
     folder or checkpoint to continue exactly where it stopped (its ``last`` checkpoint); data
     that changed since is refused unless ``allow_data_change``. ``test_data`` is evaluated once,
-    at the end, with the best epoch's weights (``summary.json``).
+    at the end, with the best epoch's weights (``summary.json``). ``run_on``: the device and
+    torch settings a caller already chose for this run (:func:`run_device`), else chosen here.
 
     Raises :class:`TrainingDiverged` on a NaN/inf loss (the last good checkpoint kept). Ctrl-C
     saves ``last`` with the position inside the epoch and returns with status "interrupted".
@@ -358,6 +361,7 @@ def fit(
         quiet=quiet,
         test_data=test_data,
         batch_transform=batch_transform,
+        run_on=run_on,
     )
     if resume is not None:
         trainer.load(find_checkpoint(resume, prefer="last"), allow_data_change=allow_data_change)
