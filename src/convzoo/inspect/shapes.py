@@ -3,11 +3,11 @@
 Why our own formulas and not torch's meta kernels: most of those kernels are Python (in
 ``torch._meta_registrations`` and ``torch._refs``) and every one of them calls ``torch._check``,
 whose first call imports ``torch.fx.experimental.symbolic_shapes`` and with it sympy: 0.9 s on
-this project's 2-core Xeon when quiet and over 2 s when loaded, paid by every `convzoo report`,
+this project's 2-core Xeon when quiet and 1.4 s when loaded, paid by every `convzoo report`,
 `draw`, `summary` and `audit` for a trace that takes a fraction of that. The formulas are the
 ones torch documents (``nn.Conv2d``, ``nn.MaxPool2d``, ``nn.AvgPool2d``); each function answers
 only the plain, valid case and returns ``None`` otherwise (bad channels, a too small input, a
-``padding="same"`` with a stride, strided inputs, broadcasting, mixed dtypes), so that torch's
+``padding="same"`` with a stride, strided inputs, mixed dtypes, integer promotion), so that torch's
 own kernel runs there and raises its own error. ``tests/test_trace_shapes.py`` checks every
 formula against torch's kernels.
 """
@@ -26,7 +26,8 @@ from torch import Tensor
 Made = Tensor | None
 
 
-def _arg(args: Sequence[Any], kwargs: dict[str, Any], i: int, name: str, default: Any) -> Any:
+def arg(args: Sequence[Any], kwargs: dict[str, Any], i: int, name: str, default: Any) -> Any:
+    """An operator's argument ``i`` (or ``name`` given by keyword), else ``default``."""
     return args[i] if len(args) > i else kwargs.get(name, default)
 
 
@@ -61,11 +62,11 @@ def conv(args: tuple, kwargs: dict) -> Made:
     if not _plain(x, w) or x.dim() != w.dim() or x.dim() < 3:
         return None
     n = x.dim() - 2
-    stride = _ints(_arg(args, kwargs, 3, "stride", 1), n)
-    padding = _arg(args, kwargs, 4, "padding", 0)
-    dilation = _ints(_arg(args, kwargs, 5, "dilation", 1), n)
-    groups = _arg(args, kwargs, 6, "groups", 1)
-    bias = _arg(args, kwargs, 2, "bias", None)
+    stride = _ints(arg(args, kwargs, 3, "stride", 1), n)
+    padding = arg(args, kwargs, 4, "padding", 0)
+    dilation = _ints(arg(args, kwargs, 5, "dilation", 1), n)
+    groups = arg(args, kwargs, 6, "groups", 1)
+    bias = arg(args, kwargs, 2, "bias", None)
     if stride is None or dilation is None or not isinstance(groups, int) or groups < 1:
         return None
     if bias is not None and not (_plain(x, bias) and tuple(bias.shape) == (w.shape[0],)):
@@ -105,12 +106,12 @@ def _pool(args: tuple, kwargs: dict, n: int, ceil_at: int, has_dilation: bool) -
     x = args[0] if args else None
     if not isinstance(x, Tensor) or not _plain(x) or x.dim() != n + 2:
         return None
-    kernel = _ints(_arg(args, kwargs, 1, "kernel_size", None), n)
-    stride_arg = _arg(args, kwargs, 2, "stride", None)
+    kernel = _ints(arg(args, kwargs, 1, "kernel_size", None), n)
+    stride_arg = arg(args, kwargs, 2, "stride", None)
     stride = kernel if stride_arg is None or stride_arg == [] else _ints(stride_arg, n)
-    pad = _ints(_arg(args, kwargs, 3, "padding", 0), n)
-    dilation = _ints(_arg(args, kwargs, 4, "dilation", 1), n) if has_dilation else (1,) * n
-    ceil = _arg(args, kwargs, ceil_at, "ceil_mode", False)
+    pad = _ints(arg(args, kwargs, 3, "padding", 0), n)
+    dilation = _ints(arg(args, kwargs, 4, "dilation", 1), n) if has_dilation else (1,) * n
+    ceil = arg(args, kwargs, ceil_at, "ceil_mode", False)
     if kernel is None or stride is None or pad is None or dilation is None:
         return None
     if not isinstance(ceil, bool) or any(p > k // 2 for p, k in zip(pad, kernel, strict=True)):
@@ -126,7 +127,7 @@ def _pool(args: tuple, kwargs: dict, n: int, ceil_at: int, has_dilation: bool) -
 
 def max_pool(n: int) -> Callable[[tuple, dict], Made]:
     def made(args: tuple, kwargs: dict) -> Made:
-        if _arg(args, kwargs, 6, "return_indices", False):
+        if arg(args, kwargs, 6, "return_indices", False):
             return None
         return _pool(args, kwargs, n, ceil_at=5, has_dilation=True)
 
@@ -193,7 +194,7 @@ _IN_PLACE = [
 def cat(args: tuple, kwargs: dict) -> Made:
     """``torch.cat``: the sizes along ``dim`` add up; every other dimension must agree."""
     tensors = args[0] if args else kwargs.get("tensors")
-    dim = _arg(args, kwargs, 1, "dim", 0)
+    dim = arg(args, kwargs, 1, "dim", 0)
     if not isinstance(tensors, (list, tuple)) or not tensors or not _plain(*tensors):
         return None
     first = tensors[0]
@@ -218,8 +219,8 @@ def same_shape(args: tuple, kwargs: dict) -> Made:
 def reduction(args: tuple, kwargs: dict) -> Made:
     """``x.sum(dim)``, ``x.mean(dim, keepdim)`` of a floating tensor over the given dims."""
     x = args[0] if args else None
-    dim = _arg(args, kwargs, 1, "dim", None)
-    keepdim = _arg(args, kwargs, 2, "keepdim", False)
+    dim = arg(args, kwargs, 1, "dim", None)
+    keepdim = arg(args, kwargs, 2, "keepdim", False)
     if not isinstance(x, Tensor) or not _plain(x) or not x.is_floating_point():
         return None
     if kwargs.get("dtype") is not None:

@@ -103,10 +103,7 @@ class TraceResult:
 # --- functional operators -------------------------------------------------------------------
 
 
-def _arg(args: Sequence[Any], kwargs: dict[str, Any], i: int, name: str, default: Any) -> Any:
-    if len(args) > i:
-        return args[i]
-    return kwargs.get(name, default)
+_arg = shapes.arg
 
 
 def _first_tensor(obj: Any) -> Tensor | None:
