@@ -343,3 +343,29 @@ def test_bad_device_is_one_line(ckpt, images, capsys):
             main(["predict", str(path), str(images), "--device", "cuda"])
         err = capsys.readouterr().err
         assert stop.value.code == 2 and "no CUDA device" in err and err.count("\n") == 1
+
+
+def test_a_fashion_mnist_file_is_padded_as_the_runs_images_were(tmp_path, monkeypatch):
+    """A run trained on a built-in set predicts a file of that set's own size on the tensor the
+    run's evaluation saw: Fashion-MNIST's 28x28 padded into LeNet-5's 32x32, not resized by
+    256/224 and centre-cropped like a photo (and no "upscaled" note)."""
+    from convzoo import data as D
+    from convzoo.predict import _prepare
+    from convzoo.registry import model_card
+    from test_data import fake_fashion
+
+    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    fake_fashion(tmp_path / "fm", n_train=40, n_test=20)
+    run = tmp_path / "run"
+    args = ["train", "lenet5", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "fm")]
+    assert main([*args, "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    bundle = D.build_datasets(
+        "fashion-mnist", model_card("lenet5"), data_dir=tmp_path / "fm", augment=False
+    )
+    path = tmp_path / "item.png"
+    Image.fromarray(D.read_idx(tmp_path / "fm" / "t10k-images-idx3-ubyte.gz")[3]).save(path)
+    got, notes = _prepare(load_predictor(run), path, invert=False)
+    want = bundle.test[3][0]
+    assert got.shape == want.shape == (1, 32, 32)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not any("upscaled" in n for n in notes)

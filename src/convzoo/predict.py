@@ -31,7 +31,7 @@ from torch import nn
 from torchvision import transforms as T
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from convzoo.data import Geometry, pil_transforms
+from convzoo.data import Geometry, ImageAsArray, find_dataset, pil_transforms
 from convzoo.errors import ConvzooError
 from convzoo.outputs import main_logits
 from convzoo.registry import (
@@ -313,8 +313,9 @@ def load_predictor(
 
 def _transform_for(info: dict[str, Any], card: Any) -> tuple[Callable, int, dict[str, Any]]:
     """The eval transform: the weights' preset (resize, crop) if they state one; for a training
-    checkpoint, the validation transform ``convzoo train`` used (:func:`convzoo.data.
-    pil_transforms` on the geometry it recorded); else the card's defaults."""
+    checkpoint, the validation transform ``convzoo train`` used: for a built-in (in-memory) data
+    set its array path with the set's fit (:class:`convzoo.data.ImageAsArray`), else
+    :func:`convzoo.data.pil_transforms` on the geometry it recorded; else the card's defaults."""
     t = dict(info.get("transforms") or {})
     if "crop_size" in t:
         return build_transform(t), int(t["crop_size"]), t
@@ -326,6 +327,13 @@ def _transform_for(info: dict[str, Any], card: Any) -> tuple[Callable, int, dict
         c, h, w = (int(v) for v in size)
         geo = Geometry(c, h, w, tuple(mean), tuple(std))
         t = {"input_size": [c, h, w], "mean": list(mean), "std": list(std)}
+        data = meta.get("data")
+        builtin = (
+            find_dataset(data["name"]) if isinstance(data, dict) and data.get("name") else None
+        )
+        if builtin is not None:
+            # trained on an in-memory set: the image goes the way its images went
+            return ImageAsArray(geo, builtin.fit), min(h, w), t
         return pil_transforms(geo, train=False, augment=False), min(h, w), t
     t = default_transforms(card)
     return build_transform(t), int(t["crop_size"]), t
@@ -334,7 +342,10 @@ def _transform_for(info: dict[str, Any], card: Any) -> tuple[Callable, int, dict
 def _prepare(predictor: Predictor, path: Path, invert: bool) -> tuple[torch.Tensor, list[str]]:
     img, notes = load_image(path, predictor.in_chans)
     crop = predictor.crop_size
-    if min(img.size) < crop:
+    pads = isinstance(predictor.transform, ImageAsArray) and predictor.transform.pads(
+        img.size[1], img.size[0]
+    )
+    if min(img.size) < crop and not pads:
         notes.append(
             f"{path}: {img.size[0]}x{img.size[1]} is smaller than the {crop}x{crop} crop; "
             f"upscaled (expect less reliable predictions)"

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -69,6 +70,29 @@ class ArrayTransform:
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.normalize(self.fit(x))
+
+
+class ImageAsArray:
+    """An image file (PIL) through the in-memory data sets' evaluation path: to ``[0, 1]``
+    floats, then :class:`ArrayTransform` with the data set's fit. What ``convzoo predict`` uses
+    for a network trained on a built-in set: a 28x28 digit is padded into LeNet-5's 32x32 as
+    in training, not resized by 256/224 and centre-cropped like a photo."""
+
+    def __init__(self, geometry: Geometry, fit: str = "resize"):
+        self.array = ArrayTransform(geometry, fit)
+
+    def pads(self, height: int, width: int) -> bool:
+        """Whether an image of this size is padded (not resized) to the network's input."""
+        g = self.array.g
+        return (
+            self.array.mode == "pad"
+            and _small_border(height, g.height)
+            and (_small_border(width, g.width))
+        )
+
+    def __call__(self, img: Any) -> Tensor:
+        x = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)
+        return self.array(x).as_subclass(Tensor)
 
 
 class RandomShift:
