@@ -135,8 +135,16 @@ class SendCtrlC(Callback):
     ],
 )
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, capsys, where, workers):
+    # One thread, named: the two runs must share a thread count (a deterministic run's default,
+    # every core, would also do, at the cost of oversubscribing the other test worker's core).
     cfg = TrainConfig(
-        epochs=3, batch_size=32, seed=0, deterministic=True, warmup_epochs=0.5, workers=workers
+        epochs=3,
+        batch_size=32,
+        seed=0,
+        deterministic=True,
+        warmup_epochs=0.5,
+        workers=workers,
+        threads=1,
     )
     model, data = digits_lenet()
     ref = fit(model, data, None, cfg, tmp_path / "a", quiet=True)
