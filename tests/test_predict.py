@@ -369,3 +369,17 @@ def test_a_fashion_mnist_file_is_padded_as_the_runs_images_were(tmp_path, monkey
     assert got.shape == want.shape == (1, 32, 32)
     assert torch.allclose(got, want, atol=1e-5)
     assert not any("upscaled" in n for n in notes)
+
+
+def test_a_folder_called_mnist_keeps_the_photo_recipe(tmp_path, monkeypatch):
+    """Whether a run was trained on a built-in set is read from its data fingerprint, not its
+    name: a folder of photos named like a built-in set is resized and cropped as photos."""
+    from convzoo.data import ImageAsArray
+    from test_data import make_folder
+
+    monkeypatch.chdir(tmp_path)
+    make_folder(tmp_path / "mnist", n=6)
+    run = tmp_path / "run"
+    args = ["train", "lenet5", "--data", "mnist/", "--epochs", "1", "--batch-size", "4"]
+    assert main([*args, "--out", str(run), "--quiet"]) == 0
+    assert not isinstance(load_predictor(run).transform, ImageAsArray)
