@@ -51,11 +51,18 @@ class ArrayTransform:
         self.g = geometry
         self.mode = fit
 
+    def pads(self, height: int, width: int) -> bool:
+        """Whether an image of this size is padded (not resized) to the network's input."""
+        return (
+            self.mode == "pad"
+            and _small_border(height, self.g.height)
+            and _small_border(width, self.g.width)
+        )
+
     def fit(self, x: Tensor) -> Tensor:
         """Resize (or, with ``fit="pad"``, pad) and convert channels, still in [0, 1]."""
         h, w = x.shape[-2:]
-        within_border = _small_border(h, self.g.height) and _small_border(w, self.g.width)
-        if self.mode == "pad" and within_border:
+        if self.pads(h, w):
             top, left = (self.g.height - h) // 2, (self.g.width - w) // 2
             bottom, right = self.g.height - h - top, self.g.width - w - left
             x = torch.nn.functional.pad(x, (left, right, top, bottom))  # black, as LeCun's
@@ -82,13 +89,7 @@ class ImageAsArray:
         self.array = ArrayTransform(geometry, fit)
 
     def pads(self, height: int, width: int) -> bool:
-        """Whether an image of this size is padded (not resized) to the network's input."""
-        g = self.array.g
-        return (
-            self.array.mode == "pad"
-            and _small_border(height, g.height)
-            and (_small_border(width, g.width))
-        )
+        return self.array.pads(height, width)
 
     def __call__(self, img: Any) -> Tensor:
         x = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)
