@@ -134,13 +134,19 @@ def default_threads(busy: float | None = None, cores: int | None = None) -> int:
     return explain_default_threads(busy, cores)[0]
 
 
-def explain_default_threads(busy: float | None = None, cores: int | None = None) -> tuple[int, str]:
+def explain_default_threads(
+    busy: float | None = None, cores: int | None = None, *, steady: bool = False
+) -> tuple[int, str]:
     """:func:`default_threads` and the reason, for a log line or a results file. ``busy``
-    (cores kept busy by other work) is measured when not given."""
+    (cores kept busy by other work) is measured when not given; ``steady``: every usable core,
+    the load not measured (see :func:`choose_threads`)."""
     env = _from_environment()
     if env is not None:
         return env[0], f"{env[1]} in the environment"
     cores = cores if cores is not None else usable_cores()
+    if steady:
+        why = "whatever the load: a deterministic run keeps one count"
+        return cores, f"{cores} usable cores, {why}"
     busy = busy if busy is not None else busy_cores()
     if busy is None:
         return cores, f"{cores} usable cores (this OS does not say how busy they are)"
@@ -165,13 +171,7 @@ def choose_threads(
     if requested is not None:
         _check_count(requested)
         return requested, f"--threads {requested}"
-    if steady:
-        env = _from_environment()
-        if env is not None:
-            return env[0], f"{env[1]} in the environment"
-        n = cores if cores is not None else usable_cores()
-        return n, f"{n} usable cores, whatever the load: a deterministic run keeps one count"
-    return explain_default_threads(busy, cores)
+    return explain_default_threads(busy, cores, steady=steady)
 
 
 def set_threads_for(requested: int | None, *, device: torch.device | str) -> str:
