@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from convzoo.inspect import costs
+
 Made = Tensor | None
 
 
@@ -211,9 +213,38 @@ def cat(args: tuple, kwargs: dict) -> Made:
 
 
 def same_shape(args: tuple, kwargs: dict) -> Made:
-    """Operators whose output has their input's shape (LRN, negation)."""
+    """Operators whose output has their input's shape (batch norm, LRN, negation, the unary
+    functions)."""
     x = args[0] if args else None
     return like(x) if isinstance(x, Tensor) and x.is_meta else None
+
+
+def linear(args: tuple, kwargs: dict) -> Made:
+    """``F.linear``: the last dimension becomes the weight's rows."""
+    x = args[0] if args else None
+    if not isinstance(x, Tensor) or not x.is_meta or len(args) < 2:
+        return None
+    if not isinstance(args[1], Tensor):
+        return None
+    return x.new_empty((*x.shape[:-1], args[1].shape[0]))
+
+
+def adaptive_avg_pool(n: int) -> Callable[[tuple, dict], Made]:
+    """``F.adaptive_avg_pool1d/2d/3d``: the size asked for (None keeps the input's)."""
+
+    def made(args: tuple, kwargs: dict) -> Made:
+        x = args[0] if args else None
+        if not isinstance(x, Tensor) or not x.is_meta:
+            return None
+        size = arg(args, kwargs, 1, "output_size", None)
+        size = costs._pair(size, n) if not isinstance(size, (list, tuple)) else size
+        lead = tuple(x.shape[: x.dim() - n])
+        spatial = tuple(
+            x.shape[x.dim() - n + i] if s is None else int(s) for i, s in enumerate(size)
+        )
+        return x.new_empty(lead + spatial)
+
+    return made
 
 
 def reduction(args: tuple, kwargs: dict) -> Made:
@@ -233,8 +264,20 @@ def reduction(args: tuple, kwargs: dict) -> Made:
     return x.new_empty(shape)
 
 
-#: operator -> the function that makes its output from the shapes (None: run torch's kernel)
+#: elementwise functions (not in place) whose meta kernels are Python references
+UNARY = {torch.tanh, Tensor.tanh, torch.sigmoid, Tensor.sigmoid, F.gelu, F.silu, F.elu}
+
+#: operator -> the function that makes its output from the shapes (None: run torch's kernel).
+#: Batch norm, the unary functions, linear and the adaptive average pools are Python
+#: decompositions whose first call imports torch._dynamo (about a second), each call costing
+#: as much as a conv's.
 FORMULAS: dict[Any, Callable[[tuple, dict], Made]] = {
+    F.batch_norm: same_shape,
+    **{f: same_shape for f in UNARY},
+    F.linear: linear,
+    F.adaptive_avg_pool1d: adaptive_avg_pool(1),
+    F.adaptive_avg_pool2d: adaptive_avg_pool(2),
+    F.adaptive_avg_pool3d: adaptive_avg_pool(3),
     torch.conv1d: conv,
     torch.conv2d: conv,
     torch.conv3d: conv,

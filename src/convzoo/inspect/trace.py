@@ -651,12 +651,9 @@ class _Tracer(TorchFunctionMode):
         return result
 
 
-_ADAPTIVE_AVG = {F.adaptive_avg_pool1d: 1, F.adaptive_avg_pool2d: 2, F.adaptive_avg_pool3d: 3}
-# elementwise functions (not in place) whose meta kernels are Python references
-_UNARY = {torch.tanh, Tensor.tanh, torch.sigmoid, Tensor.sigmoid, F.gelu, F.silu, F.elu}
 # what the forward of an activation module calls (shape kept; given back when in place)
 _ACTIVATIONS = {
-    *_UNARY,
+    *shapes.UNARY,
     F.relu,
     F.relu6,
     F.leaky_relu,
@@ -672,31 +669,10 @@ _ACTIVATIONS = {
 
 
 def _shortcut(func: Any, args: tuple, kwargs: dict) -> Tensor | None:
-    """The output of an operator whose meta kernel is a slow Python decomposition, made
-    directly from the shapes (batch norm keeps its input's; an adaptive average pool has the
-    size it is asked for; a linear layer changes the last dimension). Their first call would
-    import torch._dynamo (about a second; five on a loaded machine), and each call costs as
-    much as a conv's. The formulas of :mod:`convzoo.inspect.shapes` come first."""
+    """The output of ``func`` made from the shapes (:data:`convzoo.inspect.shapes.FORMULAS`),
+    or None: torch's meta kernel runs."""
     formula = shapes.FORMULAS.get(func)
-    if formula is not None:
-        return formula(args, kwargs)
-    x = args[0] if args else None
-    if not isinstance(x, Tensor) or not x.is_meta:
-        return None
-    if func is F.batch_norm or func in _UNARY:
-        return shapes.like(x)
-    if func is F.linear and len(args) > 1 and isinstance(args[1], Tensor):
-        return x.new_empty((*x.shape[:-1], args[1].shape[0]))
-    n = _ADAPTIVE_AVG.get(func)
-    if n is not None:
-        size = _arg(args, kwargs, 1, "output_size", None)
-        size = costs._pair(size, n) if not isinstance(size, (list, tuple)) else size
-        lead = tuple(x.shape[: x.dim() - n])
-        spatial = tuple(
-            x.shape[x.dim() - n + i] if s is None else int(s) for i, s in enumerate(size)
-        )
-        return x.new_empty(lead + spatial)
-    return None
+    return formula(args, kwargs) if formula is not None else None
 
 
 class _NoInitOnMeta(TorchFunctionMode):
