@@ -1,8 +1,6 @@
 """``python -m convzoo``: the command line, for environments without the console script."""
 
-import sys
-
-from convzoo.cli import main
+from convzoo.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,8 +1,6 @@
 """``python -m convzoo.cli``: the command line, as the console script runs it."""
 
-import sys
-
-from convzoo.cli import main
+from convzoo.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -37,9 +37,11 @@ V1_NOTE = (
 
 
 @cache
-def _network(model: str, paper: bool = True) -> ResNet:
+def _network(model: str, paper: bool) -> ResNet:
     """A ResNet on the meta device: the paper's variant (v1 for the bottleneck depths) or our
-    default; built once, and traced from the same instance."""
+    default; built once, and traced from the same instance. (No defaults here or in
+    :func:`_traced`: ``cache`` keys ``f(x)`` and ``f(x, True)`` apart, which built ResNet-152
+    twice for one report.)"""
     with meta_build():
         if paper and model in BOTTLENECKS:
             net = create_model(model, variant="v1")
@@ -51,7 +53,7 @@ def _network(model: str, paper: bool = True) -> ResNet:
 
 
 @cache
-def _traced(model: str, paper: bool = True) -> tuple[LayerRecord, ...]:
+def _traced(model: str, paper: bool) -> tuple[LayerRecord, ...]:
     """The rows of a traced ResNet (the paper's variant, or our default); traced once."""
     return tuple(summarize(_network(model, paper)).rows)
 
@@ -116,8 +118,8 @@ def _side(shape: tuple[int, ...]) -> str:
 
 
 def _check_stages(rep: AuditReport, name: str) -> None:
-    traced = _traced(name)
-    net = _network(name)
+    traced = _traced(name, True)
+    net = _network(name, True)
     rows = {r.name: r for r in traced}
     for r in load_table("paper_resnet_table1_stages"):
         printed = r[name]
@@ -149,7 +151,7 @@ def _check_stages(rep: AuditReport, name: str) -> None:
 def _check_flops(
     rep: AuditReport, name: str, printed: str, reproduced: dict[str, list[str]]
 ) -> None:
-    rows = _traced(name)
+    rows = _traced(name, True)
     macs = _macs(rows)
     plain_macs = macs - _projection_macs(rows)
     plain = Derivation(
@@ -178,7 +180,7 @@ def _check_flops(
         rep.add(tag, field, printed, f"{macs / 1e9:.2f}", False, "unexplained", note)
     if name not in BOTTLENECKS:
         return
-    v15 = _macs(_traced(name, paper=False))
+    v15 = _macs(_traced(name, False))
     rep.add(
         name,
         field,
