@@ -1,15 +1,18 @@
 """The console script's exit (``convzoo.cli.run``) skips the interpreter's teardown and keeps
 what the teardown was for: atexit functions run, piped output arrives whole, the exit status
-is the command's, a live worker thread is joined, and a bug still prints its traceback."""
+is the command's, a live worker thread is joined, and a bug still prints its traceback. And the
+command line's logging keeps torch's import-time CUDA_HOME line off a GPU-less machine."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from convzoo.cli import EXIT_USER_ERROR
 from convzoo.registry import list_models
@@ -82,3 +85,24 @@ def test_a_bug_keeps_its_traceback() -> None:
     )
     assert done.returncode == 1
     assert "Traceback" in done.stderr and "TypeError: a bug in the library" in done.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the line is only logged without a GPU")
+@pytest.mark.parametrize("configured", [False, True])
+def test_no_cuda_home_line_from_torch_on_a_machine_without_a_gpu(
+    tmp_path: Path, configured: bool
+) -> None:
+    # inductor imports torch.utils.cpp_extension, which logs a warning at import when it finds
+    # a CUDA toolkit (CUDA_HOME) and no GPU; shown unconfigured, so the test can fail
+    setup = (
+        "from convzoo.cli import _configure_logging; _configure_logging(); " if configured else ""
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", setup + "import torch.utils.cpp_extension"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CUDA_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert ("No CUDA runtime is found" in done.stderr) is not configured

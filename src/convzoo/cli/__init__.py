@@ -214,6 +214,10 @@ def _configure_logging() -> None:
         logger.addHandler(handler)
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
+    # torch's C++-extension builder, which inductor imports, warns at import on a machine with a
+    # CUDA toolkit and no GPU ("No CUDA runtime is found, using CUDA_HOME=..."): convzoo builds
+    # no extension, and the line reads like a fault of the command (it led `convzoo bench`).
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 
 def _silence_stdout() -> None:
@@ -231,10 +235,10 @@ def _silence_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``convzoo`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging()
     parser = build_parser(_command_of(argv), all_commands=False)
     args = parser.parse_args(argv)
     prog = f"convzoo {args.command}"
-    _configure_logging()
     try:
         result = args.func(args)
         sys.stdout.flush()
