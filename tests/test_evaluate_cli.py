@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from sklearn.metrics import confusion_matrix
 from convzoo.cli import build_parser, main
 from convzoo.course import most_confused
 from convzoo.course.figures import confusion_figure
-from convzoo.data import build_datasets
+from convzoo.data import ArrayDataset, build_datasets, create_dataset, geometry_from_card
 from convzoo.train import find_checkpoint
 from test_data_folders import make_classes, truncated_jpeg
 
@@ -210,3 +211,49 @@ def test_an_undecodable_image_is_reported_and_the_rest_evaluated(tmp_path, capsy
     report = json.loads((tmp_path / "eval" / "eval-pets.json").read_text())
     assert list(report["undecodable"]) == [str(bad)]
     assert report["count"] == 7  # the 6 good images and the stand-in for the broken one
+
+
+def _digit_files(root, n_val=300):
+    """The first ``n_val`` digits as 8-bit PNG files in a val/ folder (``val/CLASS/INDEX.png``)
+    beside a small train/ folder; returns the set's arrays."""
+    src = create_dataset("digits")
+    for part, indices in (("train", range(n_val, n_val + 40)), ("val", range(n_val))):
+        for i in indices:
+            folder = root / part / src.classes[int(src.train_labels[i])]
+            folder.mkdir(parents=True, exist_ok=True)
+            pixels = (src.train_images[i].squeeze().numpy() * 255).round().astype("uint8")
+            Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+    return src
+
+
+def test_a_folder_of_the_sets_own_images_is_fed_as_the_set_was(digits_run, tmp_path):
+    """A run trained on a built-in set, evaluated on a folder of that set's images saved as
+    files: each file reaches the network as the in-memory image did in training (digits'
+    8x8 resized to 32x32 whole), not by the photo recipe (resized by 256/224, centre-cropped)."""
+    root = tmp_path / "digits-png"
+    src = _digit_files(root)
+    card = find_checkpoint(digits_run).build_model("cpu").card
+    geometry = geometry_from_card(card)
+    in_memory = ArrayDataset(src.train_images[:300], src.train_labels[:300], geometry, fit="resize")
+    as_files = build_datasets(root, card, augment=False, image_fit="resize")
+    photo = build_datasets(root, card, augment=False)
+    for k in range(0, len(as_files.val), 13):
+        path, label = as_files.val.samples[k]
+        want, want_label = in_memory[int(Path(path).stem)]
+        got, got_label = as_files.val[k]
+        assert as_files.classes[got_label] == src.classes[want_label]
+        # 8-bit files of the set's 17 grey levels: within half a level, normalised by the std
+        assert torch.allclose(got, want, atol=0.6 / 255 / card.std[0]), path
+        assert not torch.allclose(photo.val[k][0], want, atol=0.1)
+
+    out = tmp_path / "eval"
+    args = ["evaluate", str(digits_run), "--out", str(out), "--quiet"]
+    assert main([*args, "--data", str(root)]) == 0
+    files = json.loads((out / "eval-digits-png.json").read_text())
+    fed = torch.stack([in_memory[int(Path(p).stem)][0] for p, _ in as_files.val.samples])
+    labels = torch.tensor([lbl for _, lbl in as_files.val.samples])
+    model = find_checkpoint(digits_run).build_model("cpu").eval()
+    with torch.no_grad():
+        in_memory_top1 = (model(fed).argmax(1) == labels).float().mean().item()
+    assert files["count"] == 300
+    assert abs(files["top1"] - in_memory_top1) <= 1 / 300

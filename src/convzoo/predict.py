@@ -31,7 +31,7 @@ from torch import nn
 from torchvision import transforms as T
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from convzoo.data import BuiltinDataset, Geometry, ImageAsArray, find_dataset, pil_transforms
+from convzoo.data import Geometry, ImageAsArray, pil_transforms, trained_on_builtin
 from convzoo.errors import ConvzooError
 from convzoo.outputs import main_logits
 from convzoo.registry import (
@@ -327,27 +327,13 @@ def _transform_for(info: dict[str, Any], card: Any) -> tuple[Callable, int, dict
         c, h, w = (int(v) for v in size)
         geo = Geometry(c, h, w, tuple(mean), tuple(std))
         t = {"input_size": [c, h, w], "mean": list(mean), "std": list(std)}
-        builtin = _builtin_dataset(meta)
+        builtin = trained_on_builtin(meta)
         if builtin is not None:
             # trained on an in-memory set: the image goes the way its images went
             return ImageAsArray(geo, builtin.fit), min(h, w), t
         return pil_transforms(geo, train=False, augment=False), min(h, w), t
     t = default_transforms(card)
     return build_transform(t), int(t["crop_size"]), t
-
-
-def _builtin_dataset(meta: dict[str, Any]) -> BuiltinDataset | None:
-    """The built-in data set a checkpoint was trained on, by its data fingerprint's kind (not
-    its name: a folder may be called "mnist"); None for a folder or an older checkpoint."""
-    data = meta.get("data")
-    if not isinstance(data, dict):
-        return None
-    fingerprint = data.get("fingerprint")
-    # the data bundle's own fingerprint, as the checkpoint records it (convzoo.train.fingerprint)
-    bundle = fingerprint.get("bundle") if isinstance(fingerprint, dict) else None
-    if not isinstance(bundle, dict) or bundle.get("kind") != "builtin":
-        return None
-    return find_dataset(str(bundle.get("name")))
 
 
 def _prepare(predictor: Predictor, path: Path, invert: bool) -> tuple[torch.Tensor, list[str]]:

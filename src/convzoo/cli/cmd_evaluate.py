@@ -22,7 +22,7 @@ from convzoo.course import (
     plot_top_losses,
     top_losses,
 )
-from convzoo.data import build_datasets, decode_failures
+from convzoo.data import build_datasets, decode_failures, find_dataset, trained_on_builtin
 from convzoo.errors import ConvzooError
 from convzoo.io import write_json
 from convzoo.optimize import fast_copy
@@ -175,6 +175,11 @@ def run(args: argparse.Namespace) -> int:
         mean=tuple(t.get("mean") or card.mean),
         std=tuple(t.get("std") or card.std),
     )
+    # A network trained on a built-in set, evaluated on a folder of image files: the files go
+    # the way the set's images went in training (a 28x28 digit padded into 32x32), not the
+    # photo recipe (resized by 256/224 and centre-cropped), as convzoo predict does.
+    builtin = trained_on_builtin(meta)
+    image_fit = builtin.fit if builtin is not None and find_dataset(spec) is None else None
     data = build_datasets(
         spec,
         feed,
@@ -183,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         val_fraction=cfg.get("val_fraction", 0.2),
         seed=cfg.get("seed", 0),
         strict=args.strict,
+        image_fit=image_fit,
     )
     if classes and data.classes != classes:
         raise ConvzooError(

@@ -41,6 +41,7 @@ from convzoo.data.builtin import (
     create_dataset,
     default_data_root,
     find_dataset,
+    trained_on_builtin,
 )
 from convzoo.data.bundle import DataBundle, fingerprint_changes
 from convzoo.data.folders import (
@@ -98,6 +99,7 @@ __all__ = [
     "decode_failures",
     "default_data_root",
     "find_dataset",
+    "trained_on_builtin",
     "fingerprint_changes",
     "geometry_from_card",
     "image_problem",

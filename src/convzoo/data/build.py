@@ -33,6 +33,7 @@ from convzoo.data.folders import (
 from convzoo.data.geometry import Geometry, geometry_from_card
 from convzoo.data.splits import stratified_split
 from convzoo.data.transforms import (
+    ImageAsArray,
     _array_augment,
     auto_augment_transform,
     batch_transform,
@@ -58,6 +59,7 @@ def build_datasets(
     auto_augment: str | None = None,
     mixup: float = 0.0,
     cutmix: float = 0.0,
+    image_fit: str | None = None,
 ) -> DataBundle:
     """Training, validation and test sets for ``spec``, transformed as the network's ``card``
     asks (see the module's docstring for the splits).
@@ -68,6 +70,9 @@ def build_datasets(
     one at start-up); else they are skipped and reported. Augmentation (``augment``) adds, for
     training only: ``auto_augment`` ("randaugment" or "trivialaugment") per image, and
     ``mixup``/``cutmix`` (Beta alphas, 0 = off) per batch as ``bundle.batch_transform``.
+    ``image_fit`` ("pad" or "resize"): a folder's validation and test images go the way a
+    built-in set's images go (:class:`ImageAsArray` with that fit) instead of the photo recipe,
+    for evaluating a network trained on a built-in set on image files of it.
     """
     geometry = geometry_from_card(card, input_size)
     if not augment and (auto_augment or mixup or cutmix):
@@ -84,7 +89,14 @@ def build_datasets(
         )
     else:
         bundle = _folder_bundle(
-            Path(spec).expanduser(), geometry, augment, auto_augment, val_fraction, seed, strict
+            Path(spec).expanduser(),
+            geometry,
+            augment,
+            auto_augment,
+            val_fraction,
+            seed,
+            strict,
+            image_fit,
         )
     bundle.batch_transform = batch_transform(len(bundle.classes), mixup, cutmix)
     return bundle
@@ -243,6 +255,7 @@ def _folder_bundle(
     val_fraction: float | None,
     seed: int,
     strict: bool,
+    image_fit: str | None = None,
 ) -> DataBundle:
     if not root.exists():
         raise FileNotFoundError(
@@ -294,7 +307,11 @@ def _folder_bundle(
         if not test_part[0]:
             raise ConvzooError(f"{root}: test/ holds no readable images")
         parts["test"] = test_part
-    val_t = pil_transforms(geometry, train=False, augment=False)
+    val_t: Any = (
+        pil_transforms(geometry, train=False, augment=False)
+        if image_fit is None
+        else ImageAsArray(geometry, image_fit)
+    )
     return DataBundle(
         FileListDataset(train_part[0], pil_transforms(geometry, True, augment, auto_augment)),
         FileListDataset(val_part[0], val_t),

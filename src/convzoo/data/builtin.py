@@ -197,6 +197,21 @@ def find_dataset(spec: str | os.PathLike[str]) -> BuiltinDataset | None:
     return None
 
 
+def trained_on_builtin(meta: dict[str, Any]) -> BuiltinDataset | None:
+    """The built-in data set a checkpoint was trained on, read from its recorded data
+    fingerprint's kind (not its data name: a folder may be called "mnist"); None for a folder
+    or a checkpoint that records no fingerprint. ``meta`` is the checkpoint's ``meta.json``."""
+    data = meta.get("data")
+    if not isinstance(data, dict):
+        return None
+    fingerprint = data.get("fingerprint")
+    # the data bundle's own fingerprint, as the checkpoint records it (convzoo.train.fingerprint)
+    bundle = fingerprint.get("bundle") if isinstance(fingerprint, dict) else None
+    if not isinstance(bundle, dict) or bundle.get("kind") != "builtin":
+        return None
+    return find_dataset(str(bundle.get("name")))
+
+
 def create_dataset(
     name: str, *, data_dir: str | os.PathLike[str] | None = None, download: bool = True
 ) -> SourceArrays:
