@@ -283,7 +283,8 @@ def run() -> NoReturn:
     one is alive and not a daemon, the normal exit (which joins it) is taken instead.
     """
     code = main()  # a bug's traceback leaves through the normal exit
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not _MAIN):
+    main_thread = threading.main_thread()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not main_thread):
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
@@ -292,8 +293,6 @@ def run() -> NoReturn:
             stream.flush()
     os._exit(code)
 
-
-_MAIN = threading.main_thread()
 
 if __name__ == "__main__":  # pragma: no cover
     run()
