@@ -320,29 +320,3 @@ def test_int8_keeps_99_percent_of_top1_after_a_fine_tune_on_a_real_image_folder(
     )
     assert fast.report.agreement_images == len(bundle.val) > 100  # the held-out quarter
     assert fast.report.top1_agreement >= 0.99, fast.report.summary()
-
-
-def test_auto_times_candidates_in_blocks_of_calls_in_a_row():
-    """runtime="auto" times each candidate as a loop calls it: blocks of calls in a row, the
-    candidates taking turns block by block, the first call of a block not counted; the
-    medians follow the calls' real durations."""
-    import time
-
-    from convzoo.optimize import CHOOSE_ROUNDS, _time_in_blocks
-
-    order: list[str] = []
-
-    def sleeper(name: str, seconds: float):
-        def call() -> None:
-            order.append(name)
-            time.sleep(seconds)
-
-        return call
-
-    fast, slow = sleeper("fast", 0.002), sleeper("slow", 0.006)
-    medians = _time_in_blocks([fast, slow], budget_s=0.3)
-    assert 0.002 <= medians[0] < 0.004 and 0.006 <= medians[1] < 0.009
-    timed = order[4:]  # after each one's warm-up and sizing call
-    blocks = [name for k, name in enumerate(timed) if k == 0 or timed[k - 1] != name]
-    assert blocks == ["fast", "slow"] * CHOOSE_ROUNDS
-    assert timed.count("fast") > timed.count("slow") >= 3 * CHOOSE_ROUNDS

@@ -927,38 +927,25 @@ def _build_openvino(
 # --------------------------------------------------------------------------------------------
 
 
-CHOOSE_ROUNDS = 3  # blocks of each candidate in runtime="auto"'s measurement
+CHOOSE_PAUSE_S = 0.02  # untimed, after each call of runtime="auto"'s measurement
 
 
-def _time_in_blocks(fns: list[Callable[[], Any]], budget_s: float) -> list[float]:
-    """Median seconds per call of each function, timed as a user's loop calls it: in blocks of
-    calls in a row, the candidates taking turns block by block (A A A B B B C C C A A A ...), so
-    that load that comes and goes falls on each alike. In a block of three calls or more the
-    first is not counted: it pays for the switch from the other runtime (caches, thread pools).
-
-    Why blocks and not turns call by call (``convzoo.bench``'s interleaving, which suits a
-    benchmark): on the 2-core AMD EPYC host, ResNet-18 in bf16 at batch 1 in call-by-call turns
-    with 20 ms pauses measured OpenVINO 14.3 ms and inductor 16.8 ms, in a row 11.3 and 14.7 ms
-    (the benchmark's columns: 11.5 and 14.3 ms); in one benchmark run the turns chose inductor
-    (13.0 against 14.8 ms) where OpenVINO was 1.24x faster. ``convzoo.bench`` has the full
-    harness; this is the least that lets ``optimize`` choose.
-    """
-    one_call = []
-    for fn in fns:  # warm, and size the blocks
+def _time_side_by_side(fns: list[Callable[[], Any]], budget_s: float) -> list[float]:
+    """Median seconds per call of each function, taking turns (A B C A B C ...), so that
+    background load falls on each alike. ``convzoo.bench`` has the full harness; this is the
+    least that lets ``optimize`` choose."""
+    for fn in fns:
         fn()
-        t0 = time.perf_counter()
-        fn()
-        one_call.append(time.perf_counter() - t0)
-    share = budget_s / (CHOOSE_ROUNDS * len(fns))
     times: list[list[float]] = [[] for _ in fns]
-    for _ in range(CHOOSE_ROUNDS):
-        for fn, out, seconds in zip(fns, times, one_call, strict=True):
-            calls = max(1, min(100, round(share / max(seconds, 1e-6))))
-            for k in range(calls):
-                t0 = time.perf_counter()
-                fn()
-                if k > 0 or calls < 3:
-                    out.append(time.perf_counter() - t0)
+    start = time.perf_counter()
+    while len(times[0]) < 5 or (time.perf_counter() - start < budget_s and len(times[0]) < 200):
+        for fn, out in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+            # ONNX Runtime's and OpenVINO's pools spin for a while after a call; without the
+            # pause their spinning threads take the cores from the next runtime's call.
+            time.sleep(CHOOSE_PAUSE_S)
     return [statistics.median(t) for t in times]
 
 
@@ -1000,7 +987,7 @@ def _choose_by_measuring(
         )
     names = list(built)
     calls: list[Callable[[], Any]] = [functools.partial(built[n], x) for n in names]
-    medians = _time_in_blocks(calls, budget_s)
+    medians = _time_side_by_side(calls, budget_s)
     ms = {n: round(t * 1e3, 4) for n, t in zip(names, medians, strict=True)}
     best = min(names, key=lambda n: ms[n])
     fast = built[best]
