@@ -22,7 +22,7 @@ from convzoo.course import (
     plot_top_losses,
     top_losses,
 )
-from convzoo.data import build_datasets, decode_failures, find_dataset, trained_on_builtin
+from convzoo.data import build_datasets, decode_failures, trained_on_builtin
 from convzoo.errors import ConvzooError
 from convzoo.io import write_json
 from convzoo.optimize import fast_copy
@@ -178,8 +178,9 @@ def run(args: argparse.Namespace) -> int:
     # A network trained on a built-in set, evaluated on a folder of image files: the files go
     # the way the set's images went in training (a 28x28 digit padded into 32x32), not the
     # photo recipe (resized by 256/224 and centre-cropped), as convzoo predict does.
+    # (build_datasets applies it to a folder only; a built-in spec keeps its own path.)
     builtin = trained_on_builtin(meta)
-    image_fit = builtin.fit if builtin is not None and find_dataset(spec) is None else None
+    image_fit = builtin.fit if builtin is not None else None
     data = build_datasets(
         spec,
         feed,

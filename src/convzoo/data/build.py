@@ -255,7 +255,7 @@ def _folder_bundle(
     val_fraction: float | None,
     seed: int,
     strict: bool,
-    image_fit: str | None = None,
+    image_fit: str | None,
 ) -> DataBundle:
     if not root.exists():
         raise FileNotFoundError(
