@@ -54,6 +54,7 @@ from convzoo.io import write_json, write_text
 from convzoo.optimize import (
     build_runtime,
     check_against_original,
+    cpu_has_bf16_kernels,
     optimize,
     runtime_available,
     top1_agreement,
@@ -304,6 +305,20 @@ def validate(settings: BenchSettings) -> None:
     if settings.against and settings.runtimes != ["eager"]:
         raise ConvzooError("--against times the torchvision twin beside --runtime eager only")
     _validate_numbers(settings)
+
+
+def precision_notes(settings: BenchSettings) -> list[str]:
+    """What a person should know before the run about how the precisions asked for run here
+    (validated settings): bf16 in PyTorch on a CPU without bf16 kernels is emulated."""
+    device = resolve_device(settings.device)
+    torch_bf16 = "bf16" in settings.precisions and {"eager", "optimize"} & set(settings.runtimes)
+    if device.type == "cpu" and torch_bf16 and not cpu_has_bf16_kernels():
+        return [
+            "this CPU has no bf16 kernels (oneDNN's need AVX-512): eager bf16 runs by "
+            "reference loops, many times slower than fp32 (a point can take minutes); "
+            "OpenVINO's bf16, and optimize's with --optimize-runtime auto, run in f32"
+        ]
+    return []
 
 
 def _modes(settings: BenchSettings) -> list[str]:
@@ -889,6 +904,7 @@ def run_benchmark(
     torch.manual_seed(settings.seed)
     machine = machine_info(device)
     machine["threads_policy"] = threads_why
+    machine["precision_notes"] = precision_notes(settings)
     first = settings.precisions[0]
     machine["matmul_peak_gflops"] = _round(
         matmul_peak_gflops(device, PRECISIONS[first] if first != "int8" else torch.float32), 5

@@ -149,9 +149,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.append and not args.out:
         raise ConvzooError("--append adds to the results of --out DIR; give --out")
-    from convzoo.bench.harness import validate
+    from convzoo.bench.harness import precision_notes, validate
 
     validate(settings)  # before a results folder is made
+    for note in precision_notes(settings):
+        print(f"note: {note}", file=sys.stderr)
     out = Path(args.out) if args.out else new_results_dir()
     try:
         rows = run_benchmark(settings, out, progress=not args.no_progress, append=args.append)
