@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 import warnings
 
 import pytest
@@ -183,6 +185,39 @@ def test_optimize_leaves_the_callers_network_in_its_dtype():
     model = convzoo.create_model("lenet5").eval().bfloat16()
     optimize(model, torch.randn(2, 1, 32, 32).bfloat16(), runtime="openvino")
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
+def test_auto_times_blocks_of_calls_with_a_quiet_pause_after_each(monkeypatch):
+    """A runtime's pool spins after its calls (ONNX Runtime for over 20 ms): each candidate
+    is timed in a block of back-to-back calls, the blocks take turns, and the cores get a
+    quiet pause after every block; the first call of a block (waking threads) is not counted."""
+    from convzoo.optimize import CHOOSE_QUIET_S, _time_side_by_side
+
+    log: list[tuple[str, float, float]] = []
+
+    def runtime(name: str, seconds: float):
+        def call():
+            t0 = time.perf_counter()
+            time.sleep(seconds)
+            log.append((name, t0, time.perf_counter()))
+
+        return call
+
+    medians = _time_side_by_side([runtime("a", 0.004), runtime("b", 0.012)], budget_s=0.0)
+    order = "".join(name for name, *_ in log[4:])  # after the two warm-up calls of each
+    blocks = re.findall(r"a+|b+", order)
+    assert len(blocks) >= 6 and all(len(x) >= 2 for x in blocks)  # >= 3 rounds of blocks
+    assert blocks[0][0] == "a" and blocks[1][0] == "b"  # turns, block by block
+    timed = log[4:]
+    for prev, nxt in zip(timed, timed[1:], strict=False):
+        gap = nxt[1] - prev[2]
+        if prev[0] != nxt[0]:
+            assert gap >= CHOOSE_QUIET_S * 0.95
+        else:
+            assert gap < CHOOSE_QUIET_S / 2  # back to back inside a block
+    assert medians[0] == pytest.approx(0.004, abs=0.003)
+    assert medians[1] == pytest.approx(0.012, abs=0.004)
+    assert medians[0] < medians[1]
 
 
 # ---- other runtimes ----------------------------------------------------------------------

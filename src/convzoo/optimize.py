@@ -982,25 +982,45 @@ def _build_openvino(
 # --------------------------------------------------------------------------------------------
 
 
-CHOOSE_PAUSE_S = 0.02  # untimed, after each call of runtime="auto"'s measurement
+CHOOSE_ROUNDS = 3  # at least this many blocks of each candidate in runtime="auto"'s timing
+CHOOSE_QUIET_S = 0.15  # untimed, after each block: the runtimes' thread pools go to sleep
 
 
 def _time_side_by_side(fns: list[Callable[[], Any]], budget_s: float) -> list[float]:
-    """Median seconds per call of each function, taking turns (A B C A B C ...), so that
-    background load falls on each alike. ``convzoo.bench`` has the full harness; this is the
-    least that lets ``optimize`` choose."""
-    for fn in fns:
+    """Median seconds per call of each function, timed as a user's loop calls it: blocks of
+    calls in a row (the first of each not counted: it wakes the runtime's threads), the
+    candidates taking turns block by block (A A A, B B B, A A A, ...) so that load that comes
+    and goes falls on each alike, with a quiet pause after every block.
+
+    The pause is what makes turns fair. A runtime's thread pool keeps spinning after a call,
+    and the next runtime's call then shares the cores with it: on the 2-core AMD EPYC (AVX2)
+    host, ResNet-18 int8 at batch 1 timed call by call in turns with 20 ms pauses gave
+    ONNX Runtime 13.0-17.0 ms and OpenVINO (called right after it) 20.8-24.3 ms; alone, back
+    to back, 11.8-13.1 and 10.6-12.5 ms; in turns with 200 ms pauses 14.7-15.2 and 14.8-15.0
+    ms. ``auto`` chose ONNX Runtime, which ran at 0.71x OpenVINO int8 in the benchmark.
+    Blocks without the pause (tried before) still chose wrongly where the runtimes are close.
+    ``convzoo.bench`` has the full harness; this is the least that lets ``optimize`` choose.
+    """
+    one_call = []
+    for fn in fns:  # warm, and size the blocks
         fn()
+        t0 = time.perf_counter()
+        fn()
+        one_call.append(time.perf_counter() - t0)
+    # A block is about a tenth of a second of calls, at least two (one counted).
+    sizes = [max(2, min(50, round(0.1 / max(t, 1e-6)) + 1)) for t in one_call]
     times: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
-    while len(times[0]) < 5 or (time.perf_counter() - start < budget_s and len(times[0]) < 200):
-        for fn, out in zip(fns, times, strict=True):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-            # ONNX Runtime's and OpenVINO's pools spin for a while after a call; without the
-            # pause their spinning threads take the cores from the next runtime's call.
-            time.sleep(CHOOSE_PAUSE_S)
+    rounds = 0
+    while rounds < CHOOSE_ROUNDS or time.perf_counter() - start < budget_s:
+        for fn, out, calls in zip(fns, times, sizes, strict=True):
+            for k in range(calls):
+                t0 = time.perf_counter()
+                fn()
+                if k:
+                    out.append(time.perf_counter() - t0)
+            time.sleep(CHOOSE_QUIET_S)
+        rounds += 1
     return [statistics.median(t) for t in times]
 
 
