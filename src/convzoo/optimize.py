@@ -614,12 +614,18 @@ def fast_copy(model: nn.Module, example_input: Tensor) -> InferenceModel:
         return optimize(model, example_input, runtime="auto", compile=False, choose_budget_s=1.0)
 
 
+def _parameter_dtype(model: nn.Module) -> torch.dtype | None:
+    """The dtype of the network's first parameter; None for a network without parameters."""
+    first = next(model.parameters(), None)
+    return first.dtype if first is not None else None
+
+
 def original_logits(model: nn.Module, x: Tensor) -> Tensor:
     """The original network's main logits for ``x``, with ``x`` cast to the network's own
     dtype: a bf16 example input stands for "run in bf16", and the fp32 original refuses it."""
-    param = next(model.parameters(), None)
-    if param is not None and x.is_floating_point() and x.dtype != param.dtype:
-        x = x.to(param.dtype)
+    dtype = _parameter_dtype(model)
+    if dtype is not None and x.is_floating_point() and x.dtype != dtype:
+        x = x.to(dtype)
     return main_logits(model.eval()(x))
 
 
@@ -897,7 +903,8 @@ def openvino_model(model: nn.Module, x: Tensor, precision: str, calibration: lis
 
     # A copy in fp32 when the caller's network is in another dtype: Module.float() works in
     # place, and the caller's network must come back as it was handed over.
-    fp32 = model if _dtype_of(model) == torch.float32 else copy.deepcopy(model).float()
+    same = _parameter_dtype(model) in (None, torch.float32)
+    fp32 = model if same else copy.deepcopy(model).float()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ov_model = ov.convert_model(fp32.eval(), example_input=x.float())
@@ -911,11 +918,6 @@ def openvino_model(model: nn.Module, x: Tensor, precision: str, calibration: lis
             ov_model = nncf.quantize(ov_model, data, subset_size=max(1, len(calibration)))
         ov_model.set_rt_info(size, ["convzoo", "calibration_images"])
     return ov_model
-
-
-def _dtype_of(model: nn.Module) -> torch.dtype:
-    first = next(iter(model.parameters()), None)
-    return first.dtype if first is not None else torch.float32
 
 
 def openvino_config(precision: str, threads: int | None) -> dict[str, Any]:
@@ -968,11 +970,11 @@ def _build_openvino(
     )
     runner(x.float().contiguous().numpy())  # compile now
     report = OptimizeReport(runtime="openvino", precision=precision)
-    if precision == "bf16" and runner.inference_precision() != "bf16":
+    ran = runner.inference_precision()
+    if precision == "bf16" and ran != "bf16":
         # The plugin takes the bf16 hint as a wish: a CPU without bf16 kernels runs f32.
         report.notes.append(
-            f"OpenVINO's CPU plugin runs it in {runner.inference_precision()} on this CPU "
-            "(no bf16 instructions)"
+            f"OpenVINO's CPU plugin runs it in {ran} on this CPU (no bf16 instructions)"
         )
     return RuntimeModel(runner, report, getattr(model, "card", None))
 
