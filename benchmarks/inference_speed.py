@@ -6,14 +6,18 @@
 For ResNet-18, GoogLeNet (``googlenet_tv``) and VGG-16 at batch 1 and 16, with 2 threads, the
 variants ``eager``, ``optimize`` (convzoo.optimize: BN folded, channels-last, inductor),
 ``onnxruntime`` and ``openvino`` in ``fp32``, ``bf16`` and ``int8`` (where the runtime has it)
-take turns (A B C ... A B C ...) after an untimed 50 ms pause each, through ``convzoo bench``'s
-own harness (:func:`convzoo.bench.harness.run_benchmark`), so the product is what is measured.
+take turns (A B C, B C A, ...: the order rotates each round) after an untimed 50 ms pause each,
+through ``convzoo bench``'s own harness (:func:`convzoo.bench.harness.run_benchmark`), so the
+product is what is measured. OpenVINO is timed twice, built separately (``--control``): an A/A
+control whose ratio shows how far apart two instances of one runtime land in this run.
 Random weights with non-trivial batch-norm statistics; int8 is calibrated on random inputs
 (throughput only: its agreement on real data is tested on the digits LeNet-5 in the suite).
 
 Writes the results folder (``results.json``/``.csv`` with the machine, the CPU features and
 versions, and the stability verdict), prints a markdown table with the ratios that issue 13
-asks for (optimize / the faster peer, per precision), and with ``--docs`` puts that table into
+asks for (optimize against the faster peer, per precision, paired round by round with a
+confidence interval, :func:`convzoo.bench.harness.paired_speedup`) and the A/A control's, and
+with ``--docs`` puts that table into
 ``docs/benchmarks.md`` between its ``inference-speed`` markers.
 """
 
@@ -28,7 +32,14 @@ from pathlib import Path
 
 import torch
 
-from convzoo.bench.harness import BenchSettings, new_results_dir, run_benchmark
+from convzoo.bench.harness import (
+    PAIRED_CONFIDENCE,
+    BenchSettings,
+    new_results_dir,
+    paired_comparisons,
+    run_benchmark,
+    variant_label,
+)
 from convzoo.io import write_text
 
 NETWORKS = ["resnet18", "googlenet_tv", "vgg16"]
@@ -41,15 +52,26 @@ def _key(r: dict) -> tuple[str, int]:
     return r["network"], r["batch_size"]
 
 
+def _ratio(c: dict | None) -> str:
+    return f"{c['ratio']:.2f} ({c['low']:.2f}-{c['high']:.2f})" if c else "–"
+
+
 def markdown(rows: list[dict], machine: dict, stability: dict) -> str:
-    """One line per network and batch: images/s of every variant, then the goal ratios."""
+    """One line per network and batch: images/s of every variant, then the goal ratios
+    (optimize against the faster peer, paired round by round) and the A/A control's."""
     ok = [r for r in rows if r.get("status") == "ok"]
-    variants = [f"{rt} {p}" for rt in RUNTIMES for p in PRECISIONS]
-    variants = [v for v in variants if any(f"{r['runtime']} {r['precision']}" == v for r in ok)]
+    order = [f"{rt} {p}" for rt in RUNTIMES for p in PRECISIONS]
+    order += [f"{v} #2" for v in order]
+    variants = [v for v in order if any(variant_label(r) == v for r in ok)]
     table: dict[tuple[str, int], dict[str, dict]] = {}
     for r in ok:
-        table.setdefault(_key(r), {})[f"{r['runtime']} {r['precision']}"] = r
-    head = ["network", "batch", *variants, "optimize / best peer (fp32, bf16, int8)"]
+        table.setdefault(_key(r), {})[variant_label(r)] = r
+    pairs: dict[tuple[str, int], dict[tuple[str, str], dict]] = {}
+    for c in paired_comparisons(rows):
+        pairs.setdefault((c["network"], c["batch_size"]), {})[c["ours"], c["theirs"]] = c
+    controls = sorted({v.rsplit(" ", 2)[0] for v in variants if v.endswith("#2")})
+    head = ["network", "batch", *variants, "optimize / faster peer: fp32, bf16, int8"]
+    head += [f"A/A {c} #2 / {c}" for c in controls]
     lines = [
         f"{machine.get('cpu')} ({', '.join(machine.get('cpu_features') or []) or 'no flags'}), "
         f"{machine.get('torch_threads')} threads, "
@@ -66,19 +88,27 @@ def markdown(rows: list[dict], machine: dict, stability: dict) -> str:
             r = by.get(v)
             mark = "*" if r and r.get("unstable") else ""
             cells.append(f"{r['images_per_s']:.1f}{mark}" if r else "–")
+        paired = pairs.get((net, bs), {})
         ratios = []
         for p in PRECISIONS:
-            ours = by.get(f"optimize {p}")
             peers = [by[f"{rt} {p}"] for rt in ("onnxruntime", "openvino") if f"{rt} {p}" in by]
-            if ours and peers:
-                best = max(x["images_per_s"] for x in peers)
-                ratios.append(f"{ours['images_per_s'] / best:.2f}")
-            else:
-                ratios.append("–")
-        cells.append(" / ".join(ratios))
+            best = max(peers, key=lambda x: x["images_per_s"]) if peers else None
+            ratios.append(_ratio(best and paired.get((f"optimize {p}", variant_label(best)))))
+        cells.append("; ".join(ratios))
+        for control in controls:
+            cells.append(
+                "; ".join(
+                    _ratio(paired.get((f"{control} {p} #2", f"{control} {p}"))) for p in PRECISIONS
+                )
+            )
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("`*`: p90 above 1.5× the median (unstable point).")
+    lines.append(
+        "`*`: p90 above 1.5× the median (unstable point). Ratios: the median of the per-round "
+        f"speed ratios and its {PAIRED_CONFIDENCE:.0%} confidence interval (> 1: optimize, or "
+        "the second instance, is faster). The A/A control is a second, separately built "
+        "instance of the same variant: its ratio is a tie as this run measures one."
+    )
     chosen = [
         f"{r['network']} batch {r['batch_size']} {r['precision']}: "
         + str(r["chosen"]).split(";")[0]
@@ -118,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="what the optimize variant asks optimize() for (default auto: the fastest measured)",
     )
+    p.add_argument(
+        "--control",
+        default="openvino",
+        help="the runtime timed twice as an A/A control (default openvino; 'none' for none)",
+    )
     p.add_argument("--docs", action="store_true", help="fill docs/benchmarks.md's table")
     p.add_argument("--smoke", action="store_true", help="LeNet-5, batch 2, tiny budget")
     args = p.parse_args(argv)
@@ -138,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         image_size=args.image_size,
         calibration_batches=2 if args.smoke else 8,
         optimize_runtime=args.optimize_runtime,
+        control=None if args.control == "none" else args.control,
     )
     out = Path(args.out) if args.out else new_results_dir()
     started = time.time()

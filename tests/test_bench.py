@@ -17,7 +17,11 @@ from convzoo.bench import charts, harness
 from convzoo.bench.charts import plot_results, published_accuracy, read_accuracy_files
 from convzoo.bench.harness import (
     BenchSettings,
+    balanced_orders,
+    median_interval,
     network_macs,
+    paired_comparisons,
+    paired_speedup,
     parse_batch_sizes,
     percentile,
     precision_notes,
@@ -70,6 +74,96 @@ def test_time_interleaved_measures_each_function_and_respects_budget():
     assert np.median(ta) >= 0.002 and np.median(tb) >= 0.006
     assert np.median(tb) > np.median(ta) + 0.002
     assert elapsed < 1.5  # the budget stops it
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7])
+def test_balanced_orders_let_each_follow_each_other_equally_often(n):
+    orders = balanced_orders(n)
+    assert all(sorted(o) == list(range(n)) for o in orders)
+    follows = collections.Counter((o[i], o[i + 1]) for o in orders for i in range(n - 1))
+    pairs = {(a, b) for a in range(n) for b in range(n) if a != b}
+    assert set(follows) == pairs
+    assert len(set(follows.values())) <= 1  # every ordered pair alike
+
+
+def test_time_interleaved_calls_each_once_a_round_in_the_balanced_orders():
+    order = []
+    fns = [lambda k=k: order.append(k) for k in range(3)]
+    times = time_interleaved(fns, "cpu", warmup=0, budget_s=0.0, min_reps=6)
+    assert [len(t) for t in times] == [6, 6, 6]  # one call each per round
+    assert [order[i : i + 3] for i in range(0, 18, 3)] == balanced_orders(3)
+
+
+def _sign_test_interval(values, confidence):
+    """The textbook rank: the largest k with P(Binomial(n, 1/2) <= k - 1) <= (1 - c) / 2."""
+    import math
+
+    n, xs = len(values), sorted(values)
+    k = 0
+    while (
+        k + 1 <= n // 2
+        and sum(math.comb(n, i) for i in range(k + 1)) / 2**n <= (1 - confidence) / 2
+    ):
+        k += 1
+    return xs[k - 1], xs[n - k]
+
+
+@pytest.mark.parametrize("n", [6, 9, 20, 57, 200])
+def test_median_interval_is_the_sign_test_interval(n):
+    values = list(np.random.default_rng(n).lognormal(size=n))
+    assert median_interval(values, 0.9) == pytest.approx(_sign_test_interval(values, 0.9))
+    low, high = median_interval(values, 0.9)
+    assert low <= float(np.median(values)) <= high
+
+
+def test_median_interval_of_too_few_values_is_their_range():
+    assert median_interval([3.0, 1.0, 2.0]) == (1.0, 3.0)
+    assert all(np.isnan(median_interval([])))
+
+
+def test_paired_speedup_takes_out_the_load_that_comes_and_goes():
+    # The host slows down 3x for half of the rounds; ours is 1.25x faster in every round.
+    load = [1.0, 3.0] * 10
+    theirs = [0.010 * f for f in load]
+    ours = [0.008 * f for f in load]
+    got = paired_speedup(ours, theirs)
+    assert got["ratio"] == pytest.approx(1.25)
+    assert (got["low"], got["high"]) == pytest.approx((1.25, 1.25))
+    assert got["rounds"] == 20
+    with pytest.raises(ValueError, match="same rounds"):
+        paired_speedup(ours, theirs[:-1])
+
+
+def test_paired_comparisons_pair_optimize_with_each_peer_and_the_control():
+    def row(runtime, precision, ms, instance=1):
+        return {
+            "network": "resnet18",
+            "mode": "inference",
+            "batch_size": 1,
+            "status": "ok",
+            "runtime": runtime,
+            "precision": precision,
+            "instance": instance,
+            "rounds_ms": ms,
+        }
+
+    rows = [
+        row("optimize", "int8", [5.0, 6.0, 5.0, 6.0, 5.0]),
+        row("onnxruntime", "int8", [10.0, 12.0, 10.0, 12.0, 10.0]),
+        row("openvino", "int8", [5.0, 6.0, 5.0, 6.0, 5.0]),
+        row("openvino", "int8", [5.5, 6.6, 5.5, 6.6, 5.5], instance=2),
+        row("openvino", "bf16", [4.0] * 5),  # no optimize bf16: nothing to pair it with
+    ]
+    found = {(c["ours"], c["theirs"]): c for c in paired_comparisons(rows)}
+    assert set(found) == {
+        ("optimize int8", "onnxruntime int8"),
+        ("optimize int8", "openvino int8"),
+        ("openvino int8 #2", "openvino int8"),
+    }
+    assert found["optimize int8", "onnxruntime int8"]["ratio"] == pytest.approx(2.0)
+    assert found["optimize int8", "openvino int8"]["ratio"] == pytest.approx(1.0)
+    aa = found["openvino int8 #2", "openvino int8"]
+    assert aa["kind"] == "A/A" and aa["ratio"] == pytest.approx(1 / 1.1)
 
 
 def test_machine_info_records_versions_and_hardware():
@@ -451,6 +545,25 @@ def test_several_variants_are_timed_interleaved_in_one_round(tmp_path, monkeypat
     ]
     assert seen == [2]  # both variants in one interleaved timing, not one after the other
     assert rows[0]["reps"] == rows[1]["reps"]
+
+
+def test_a_control_times_a_second_instance_and_the_cli_pairs_them(tmp_path, capsys):
+    out = tmp_path / "aa"
+    argv = ["bench", "lenet5", "--batch-sizes", "2", "--budget", "0.05", "--min-reps", "6"]
+    assert main([*argv, "--control", "eager", "--out", str(out), "--no-progress"]) == 0
+    rows = json.loads((out / "results.json").read_text())["results"]
+    assert [(r["runtime"], r["instance"]) for r in rows] == [("eager", 1), ("eager", 2)]
+    assert len(rows[0]["rounds_ms"]) == len(rows[1]["rounds_ms"]) == rows[0]["reps"] >= 6
+    printed = capsys.readouterr().out
+    assert "| eager #2 |" in printed
+    assert "eager fp32 #2 vs eager fp32:" in printed and "[A/A control]" in printed
+    with (out / "results.csv").open() as f:
+        assert [r["instance"] for r in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_a_control_of_a_runtime_not_timed_is_refused():
+    with pytest.raises(ConvzooError, match="--control openvino times a second instance"):
+        validate(BenchSettings(names=["lenet5"], runtimes=["eager"], control="openvino"))
 
 
 @pytest.mark.slow

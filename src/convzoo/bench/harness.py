@@ -94,6 +94,7 @@ COLUMNS = [
     "mode",
     "batch_size",
     "precision",
+    "instance",
     "device",
     "channels_last",
     "optimized",
@@ -154,6 +155,10 @@ class BenchSettings:
     # cuDNN tries its algorithms on the first call of each shape and keeps the fastest (as
     # cnn-benchmarks did with cudnn.benchmark); the warm-up runs absorb the search.
     cudnn_benchmark: bool = True
+    # An A/A control: this runtime's variants are built twice and timed as two (rows with
+    # ``instance`` 2). Two instances of one runtime differ only by the measurement, so their
+    # ratio says how far apart a tie can land in this run.
+    control: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,10 +167,13 @@ class Variant:
 
     runtime: str
     precision: str
+    # 2 for the A/A control (BenchSettings.control): the same variant, built a second time.
+    instance: int = 1
 
     @property
     def label(self) -> str:
-        return f"{self.runtime} {self.precision}"
+        again = f" #{self.instance}" if self.instance > 1 else ""
+        return f"{self.runtime} {self.precision}{again}"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -205,6 +213,8 @@ def parse_batch_sizes(text: str | list[int]) -> list[int]:
 def _normalise_variants(settings: BenchSettings) -> None:
     """Fold the one-variant spellings into ``runtimes`` and ``precisions``."""
     runtimes = [_RUNTIME_ALIASES.get(r, r) for r in settings.runtimes]
+    if settings.control:
+        settings.control = _RUNTIME_ALIASES.get(settings.control, settings.control)
     if not runtimes:  # the older spellings; once normalised, runtimes is set (idempotent)
         legacy = _RUNTIME_ALIASES.get(settings.runtime or "eager", settings.runtime or "eager")
         # --optimize meant "the torch network, optimized": optimize instead of eager.
@@ -249,8 +259,12 @@ def unsupported(variant: Variant, device: torch.device, mode: str) -> str | None
 
 
 def variants(settings: BenchSettings) -> list[Variant]:
-    """The runtimes x precisions to time, in the order given."""
-    return [Variant(r, p) for r in settings.runtimes for p in settings.precisions]
+    """The runtimes x precisions to time, in the order given; then, with ``control``, that
+    runtime's variants once more, built separately (the A/A control)."""
+    timed = [Variant(r, p) for r in settings.runtimes for p in settings.precisions]
+    if settings.control:
+        timed += [Variant(settings.control, p, 2) for p in settings.precisions]
+    return timed
 
 
 def _validate_choices(settings: BenchSettings) -> None:
@@ -264,6 +278,11 @@ def _validate_choices(settings: BenchSettings) -> None:
             raise ConvzooError(f"runtime must be one of {', '.join(RUNTIMES)}, got {r!r}")
     if settings.against not in (None, "torchvision"):
         raise ConvzooError(f"--against accepts only 'torchvision', got {settings.against!r}")
+    if settings.control is not None and settings.control not in settings.runtimes:
+        raise ConvzooError(
+            f"--control {settings.control} times a second instance of a runtime that is timed "
+            f"anyway; give one of --runtime {','.join(settings.runtimes)}"
+        )
 
 
 def _validate_numbers(settings: BenchSettings) -> None:
@@ -346,6 +365,46 @@ def summarize_times(seconds: list[float]) -> dict[str, float]:
     }
 
 
+# The confidence of the interval around a paired speed ratio (:func:`paired_speedup`).
+PAIRED_CONFIDENCE = 0.9
+
+
+def median_interval(
+    values: list[float], confidence: float = PAIRED_CONFIDENCE
+) -> tuple[float, float]:
+    """A distribution-free confidence interval for the median of ``values`` (scipy's
+    ``quantile_test``: order statistics chosen by the binomial distribution, as the sign test
+    does). With too few values for that confidence (four or fewer at 90%) the whole range."""
+    if not values:
+        return math.nan, math.nan
+    from scipy.stats import quantile_test  # ~0.3 s, and only for a paired comparison
+
+    ci = quantile_test(np.asarray(values, dtype=float), q=0.0, p=0.5).confidence_interval(
+        confidence_level=confidence
+    )
+    low, high = float(ci.low), float(ci.high)
+    if math.isnan(low) or math.isnan(high):
+        return float(min(values)), float(max(values))
+    return low, high
+
+
+def paired_speedup(
+    ours_s: list[float], theirs_s: list[float], confidence: float = PAIRED_CONFIDENCE
+) -> dict[str, float]:
+    """How many times faster ``ours`` ran than ``theirs`` in one interleaved timing (> 1: ours
+    is faster), from the rounds of :func:`time_interleaved`: the median of the per-round ratios
+    ``theirs[r] / ours[r]`` and its confidence interval (:func:`median_interval`).
+
+    Pairing by round takes out the load that comes and goes: both calls of a round ran within
+    a few hundred ms of each other, where the medians of the two lists can each land in a
+    faster or slower stretch of a shared host."""
+    if len(ours_s) != len(theirs_s) or not ours_s:
+        raise ValueError("paired_speedup needs two timings of the same rounds")
+    ratios = [t / o for o, t in zip(ours_s, theirs_s, strict=True) if o > 0]
+    low, high = median_interval(ratios, confidence)
+    return {"ratio": statistics.median(ratios), "low": low, "high": high, "rounds": len(ratios)}
+
+
 class _Timer:
     """Wall-clock time on CPU; CUDA events (device time of the queued work) on GPU."""
 
@@ -369,6 +428,23 @@ class _Timer:
             out.append(time.perf_counter() - t0)
 
 
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of ``n`` things, one a round, in which each comes right after each other one
+    equally often: a Williams design (Williams 1949, "Experimental designs balanced for the
+    estimation of residual effects of treatments"): the row 0, 1, n-1, 2, n-2, ... and its n
+    cyclic shifts, and for odd ``n`` their mirror images too (n or 2n rounds make a cycle).
+    Rotating one fixed order is not enough: a always comes after c there."""
+    first, low, high = [0], 1, n - 1
+    while low <= high:
+        first.append(low)
+        low += 1
+        if low <= high:
+            first.append(high)
+            high -= 1
+    rows = [[(x + shift) % n for x in first[:n]] for shift in range(n)]
+    return rows + [row[::-1] for row in rows] if n % 2 and n > 1 else rows
+
+
 def time_interleaved(
     fns: list[Callable[[], Any]],
     device: torch.device | str = "cpu",
@@ -379,16 +455,22 @@ def time_interleaved(
     max_reps: int = 1000,
     pause_s: float = 0.0,
 ) -> list[list[float]]:
-    """Seconds per call of each function, the functions taking turns (A B A B ...).
+    """Seconds per call of each function, the functions taking turns (A B C, B C A, C A B ...).
 
     Taking turns puts the same background load on each, which is what makes a ratio between
     two implementations trustworthy on a shared machine. Stops when the budget is spent (after
-    at least ``min_reps`` rounds) or after ``max_reps`` rounds.
+    at least ``min_reps`` rounds) or after ``max_reps`` rounds. Each function is called once a
+    round, so ``times[i][r]`` and ``times[j][r]`` were measured close together: their ratio
+    is a paired comparison (:func:`paired_speedup`).
 
     ``pause_s`` sleeps (untimed) after every call: ONNX Runtime's worker threads keep spinning
     for a while after a run returns, and without a pause they slow down whichever function is
     timed next (measured: torchvision eager at batch 1 timed right after ORT ran at 20 img/s,
-    the same network one slot later at 46).
+    the same network one slot later at 46). A pause shortens that wake but, on a 2-core VM,
+    did not end it (OpenVINO right after ONNX Runtime stayed ~5% slow with 50 ms), so the
+    order changes from round to round (:func:`balanced_orders`): every function comes right
+    after every other equally often, and no variant pays for a neighbour that a fixed order
+    gave it for the whole run.
     """
     device = torch.device(device)
     timer = _Timer(device)
@@ -399,10 +481,11 @@ def time_interleaved(
     times: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
     rounds = 0
+    orders = balanced_orders(len(fns))
     while rounds < min_reps or (time.perf_counter() - start < budget_s and rounds < max_reps):
-        for fn, out in zip(fns, times, strict=True):
-            with timer.measure(out):
-                fn()
+        for i in orders[rounds % len(orders)]:
+            with timer.measure(times[i]):
+                fns[i]()
             if pause_s:
                 time.sleep(pause_s)
         rounds += 1
@@ -573,6 +656,9 @@ def _stats_row(seconds: list[float], bs: int) -> dict[str, Any]:
         "unstable": bool(ratio > UNSTABLE_P90_RATIO),
         "reps": stats["reps"],
         "images_per_s": _round(bs / (stats["median_ms"] / 1e3)),
+        # Every call's time in round order (results.json only): paired comparisons between
+        # the variants of a point (paired_speedup) need the rounds, not the medians.
+        "rounds_ms": [_round(t * 1e3) for t in seconds],
     }
 
 
@@ -809,6 +895,57 @@ def _round(x: float | None, digits: int = 4) -> float | None:
 
 
 # --------------------------------------------------------------------------------------------
+# Paired comparisons between the variants of one point
+# --------------------------------------------------------------------------------------------
+
+PEER_RUNTIMES = ("onnxruntime", "openvino")
+
+
+def paired_comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each point's paired speed ratios (:func:`paired_speedup`): ``optimize`` against each
+    peer runtime (ONNX Runtime, OpenVINO) in the same precision, and each A/A control (a
+    second instance, ``BenchSettings.control``) against its first. One dict each: the point,
+    ``kind`` ("optimize vs peer" or "A/A"), ``ours`` and ``theirs`` (variant labels), and
+    ``ratio``, ``low``, ``high``, ``rounds`` (> 1: ``ours`` is faster)."""
+    points: dict[tuple[Any, ...], dict[tuple[str, str, int], dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("status") == "ok" and r.get("rounds_ms"):
+            where = (r["network"], r["mode"], r["batch_size"])
+            points.setdefault(where, {})[(r["runtime"], r["precision"], r.get("instance", 1))] = r
+    found = []
+    for (network, mode, bs), by in points.items():
+        pairs = []
+        for (runtime, precision, instance), row in by.items():
+            if instance > 1 and (runtime, precision, 1) in by:
+                pairs.append(("A/A", row, by[(runtime, precision, 1)]))
+            elif runtime == "optimize":
+                for peer in PEER_RUNTIMES:
+                    if (peer, precision, 1) in by:
+                        pairs.append(("optimize vs peer", row, by[(peer, precision, 1)]))
+        for kind, ours, theirs in pairs:
+            if len(ours["rounds_ms"]) != len(theirs["rounds_ms"]):
+                continue  # not timed side by side (rows appended from another run)
+            found.append(
+                {
+                    "network": network,
+                    "mode": mode,
+                    "batch_size": bs,
+                    "kind": kind,
+                    "precision": ours["precision"],
+                    "ours": variant_label(ours),
+                    "theirs": variant_label(theirs),
+                    **paired_speedup(ours["rounds_ms"], theirs["rounds_ms"]),
+                }
+            )
+    return found
+
+
+def variant_label(row: dict[str, Any]) -> str:
+    """A row's variant as :attr:`Variant.label` writes it."""
+    return Variant(row["runtime"], row["precision"], row.get("instance", 1)).label
+
+
+# --------------------------------------------------------------------------------------------
 # Stability: is the machine quiet enough for these numbers to mean something?
 # --------------------------------------------------------------------------------------------
 
@@ -872,6 +1009,7 @@ def _point_fields(
         "mode": mode,
         "batch_size": bs,
         "precision": variant.precision,
+        "instance": variant.instance,
         "device": str(resolve_device(settings.device)),
         "channels_last": settings.channels_last,
         "optimized": variant.runtime == "optimize",

@@ -84,6 +84,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "available, times them and keeps the fastest (default inductor)",
     )
     p.add_argument(
+        "--control",
+        choices=RUNTIMES,
+        default=None,
+        metavar="RUNTIME",
+        help="an A/A control: time this runtime's variants twice, built separately; the two "
+        "differ only by the measurement, so their ratio shows how far apart a tie can land",
+    )
+    p.add_argument(
         "--no-cudnn-benchmark",
         action="store_true",
         help="keep cuDNN's heuristic algorithm choice instead of timing its algorithms",
@@ -138,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         channels_last=args.channels_last,
         optimize=args.optimize,
         optimize_runtime=args.optimize_runtime,
+        control=args.control,
         threads=args.threads,
         against=args.against,
         budget_s=args.budget,
@@ -161,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted: the points measured so far are in {out}/results.csv", file=sys.stderr)
         raise
     print_table(rows)
+    print_comparisons(rows)
     from convzoo.bench.charts import load_results
 
     notes = load_results(out).get("stability", {})
@@ -198,6 +208,7 @@ def print_table(rows: list[dict]) -> None:
         ("status", "status"),
     ]
     several = {k: len({r.get(k) for r in rows}) > 1 for k in ("runtime", "precision")}
+    several["runtime"] |= any(r.get("instance", 1) > 1 for r in rows)  # an A/A control
     used = [
         (k, h)
         for k, h in cols
@@ -212,7 +223,28 @@ def print_table(rows: list[dict]) -> None:
             if isinstance(v, float):
                 pct = k in ("share_of_matmul_peak", "top1_agreement_vs_fp32")
                 v = f"{v:.1%}" if pct else f"{v:,.4g}"
+            if k == "runtime" and r.get("instance", 1) > 1:
+                v = f"{v} #{r['instance']}"
             if k == "status" and r.get("unstable"):
                 v = f"{v} (unstable: p90 {r.get('p90_over_median')}x median)"
             cells.append("" if v is None else str(v))
         print("| " + " | ".join(cells) + " |")
+
+
+def print_comparisons(rows: list[dict]) -> None:
+    """The paired speed ratios of the point's variants (optimize against the peers, A/A)."""
+    from convzoo.bench.harness import PAIRED_CONFIDENCE, paired_comparisons
+
+    found = paired_comparisons(rows)
+    if not found:
+        return
+    print(
+        f"\nSpeed ratios, paired round by round (median, {PAIRED_CONFIDENCE:.0%} interval; "
+        "> 1: the first is faster):"
+    )
+    for c in found:
+        print(
+            f"  {c['network']} {c['mode']} batch {c['batch_size']}: {c['ours']} vs "
+            f"{c['theirs']}: {c['ratio']:.2f}x ({c['low']:.2f}-{c['high']:.2f}, "
+            f"{c['rounds']} rounds){' [A/A control]' if c['kind'] == 'A/A' else ''}"
+        )
