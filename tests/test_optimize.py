@@ -21,6 +21,7 @@ from convzoo.optimize import (
     OPTIMIZE_RTOL,
     TOLERANCES,
     cpu_has_bf16_kernels,
+    float32_array,
     optimize,
     outputs_close,
     resolve_precision,
@@ -219,6 +220,44 @@ def test_auto_times_blocks_of_calls_with_a_quiet_pause_after_each(monkeypatch):
 
 
 # ---- other runtimes ----------------------------------------------------------------------
+
+
+_INPUTS = {
+    "fp32": lambda x: x,
+    "bf16": lambda x: x.to(torch.bfloat16),
+    "fp16": lambda x: x.to(torch.float16),
+    "fp64": lambda x: x.double(),
+    "channels-last bf16": lambda x: x.to(torch.bfloat16).contiguous(
+        memory_format=torch.channels_last
+    ),
+    "strided": lambda x: x[:, :, ::2],
+}
+
+
+@pytest.mark.parametrize("kind", list(_INPUTS))
+def test_the_array_handed_to_a_runtime_is_torchs_float32_exactly(kind):
+    x = _INPUTS[kind](torch.randn(2, 3, 8, 6) * 100)
+    array = float32_array(x)
+    assert array.dtype.name == "float32" and array.flags.c_contiguous
+    assert torch.equal(torch.from_numpy(array), x.float().contiguous())
+
+
+def test_the_array_handed_to_a_runtime_is_made_without_torch_compute_ops():
+    """No torch kernel (a cast, a copy) runs: those run on torch's OpenMP threads, which then
+    spin on the cores the runtime's threads need. Views and detach only touch metadata."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        seen: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(4, 3, 64, 64).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    with Ops() as ops:
+        float32_array(x)
+    assert ops.seen and all(op.split(".")[1] in ("detach", "view") for op in ops.seen), ops.seen
 
 
 @pytest.mark.slow
