@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 
@@ -188,9 +187,10 @@ def test_optimize_leaves_the_callers_network_in_its_dtype():
 
 def test_auto_times_blocks_of_calls_with_a_quiet_pause_after_each(monkeypatch):
     """A runtime's pool spins after its calls (ONNX Runtime for over 20 ms): each candidate
-    is timed in a block of back-to-back calls, the blocks take turns, and the cores get a
-    quiet pause after every block; the first call of a block (waking threads) is not counted."""
-    from convzoo.optimize import CHOOSE_QUIET_S, _time_side_by_side
+    is timed in a block of back-to-back calls, the blocks take turns in balanced orders (each
+    candidate leads a round as often as the other), and the cores get a quiet pause after
+    every block; the first call of a block (waking threads) is not counted."""
+    from convzoo.optimize import CHOOSE_QUIET_S, CHOOSE_ROUNDS, _time_side_by_side
 
     log: list[tuple[str, float, float]] = []
 
@@ -203,17 +203,22 @@ def test_auto_times_blocks_of_calls_with_a_quiet_pause_after_each(monkeypatch):
         return call
 
     medians = _time_side_by_side([runtime("a", 0.004), runtime("b", 0.012)], budget_s=0.0)
-    order = "".join(name for name, *_ in log[4:])  # after the two warm-up calls of each
-    blocks = re.findall(r"a+|b+", order)
-    assert len(blocks) >= 6 and all(len(x) >= 2 for x in blocks)  # >= 3 rounds of blocks
-    assert blocks[0][0] == "a" and blocks[1][0] == "b"  # turns, block by block
-    timed = log[4:]
+    timed = log[4:]  # after the two warm-up calls of each
+    blocks = [[timed[0]]]
     for prev, nxt in zip(timed, timed[1:], strict=False):
         gap = nxt[1] - prev[2]
-        if prev[0] != nxt[0]:
-            assert gap >= CHOOSE_QUIET_S * 0.95
+        if gap >= CHOOSE_QUIET_S * 0.95:
+            blocks.append([nxt])  # a quiet pause: a new block
         else:
             assert gap < CHOOSE_QUIET_S / 2  # back to back inside a block
+            blocks[-1].append(nxt)
+    names = ["".join(sorted({call[0] for call in block})) for block in blocks]
+    assert set(names) == {"a", "b"}  # one candidate a block
+    assert all(len(block) >= 2 for block in blocks)
+    rounds = [names[i : i + 2] for i in range(0, len(names), 2)]
+    assert len(rounds) >= CHOOSE_ROUNDS and all(sorted(r) == ["a", "b"] for r in rounds)
+    leads = [r[0] for r in rounds]
+    assert leads.count("a") == leads.count("b")  # turns in both orders, equally often
     assert medians[0] == pytest.approx(0.004, abs=0.003)
     assert medians[1] == pytest.approx(0.012, abs=0.004)
     assert medians[0] < medians[1]

@@ -1001,15 +1001,36 @@ def _build_openvino(
 # --------------------------------------------------------------------------------------------
 
 
-CHOOSE_ROUNDS = 3  # at least this many blocks of each candidate in runtime="auto"'s timing
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of ``n`` things, one a round, in which each comes right after each other one
+    equally often: a Williams design (Williams 1949, "Experimental designs balanced for the
+    estimation of residual effects of treatments"): the row 0, 1, n-1, 2, n-2, ... and its n
+    cyclic shifts, and for odd ``n`` their mirror images too (n or 2n rounds make a cycle).
+    Rotating one fixed order is not enough: a always comes after c there. Both timings take
+    turns in these orders: ``runtime="auto"``'s blocks here and ``convzoo.bench``'s calls."""
+    first, low, high = [0], 1, n - 1
+    while low <= high:
+        first.append(low)
+        low += 1
+        if low <= high:
+            first.append(high)
+            high -= 1
+    rows = [[(x + shift) % n for x in first[:n]] for shift in range(n)]
+    return rows + [row[::-1] for row in rows] if n % 2 and n > 1 else rows
+
+
+# At least this many blocks of each candidate in runtime="auto"'s timing, and a whole cycle of
+# balanced_orders: three counted calls were too few to part a 7% gap at 110 ms a call.
+CHOOSE_ROUNDS = 4
 CHOOSE_QUIET_S = 0.15  # untimed, after each block: the runtimes' thread pools go to sleep
 
 
 def _time_side_by_side(fns: list[Callable[[], Any]], budget_s: float) -> list[float]:
     """Median seconds per call of each function, timed as a user's loop calls it: blocks of
     calls in a row (the first of each not counted: it wakes the runtime's threads), the
-    candidates taking turns block by block (A A A, B B B, A A A, ...) so that load that comes
-    and goes falls on each alike, with a quiet pause after every block.
+    candidates taking turns block by block (A A A, B B B, then B B B, A A A, ...: the orders of
+    :func:`balanced_orders`) so that load that comes and goes falls on each alike, with a quiet
+    pause after every block.
 
     The pause is what makes turns fair. A runtime's thread pool keeps spinning after a call,
     and the next runtime's call then shares the cores with it: on the 2-core AMD EPYC (AVX2)
@@ -1019,6 +1040,10 @@ def _time_side_by_side(fns: list[Callable[[], Any]], budget_s: float) -> list[fl
     ms. ``auto`` chose ONNX Runtime, which ran at 0.71x OpenVINO int8 in the benchmark.
     Blocks without the pause (tried before) still chose wrongly where the runtimes are close.
     ``convzoo.bench`` has the full harness; this is the least that lets ``optimize`` choose.
+    With three rounds (three counted calls of GoogLeNet at batch 16, 110 ms each, on the
+    AVX-512 EPYC) one benchmark run saw OpenVINO 110 ms and ONNX Runtime 111 ms, where three
+    separate choices gave 103-104 against 109-112 ms and the benchmark 107 against 117: hence
+    at least ``CHOOSE_ROUNDS`` rounds and a whole cycle of orders.
     """
     one_call = []
     for fn in fns:  # warm, and size the blocks
@@ -1030,14 +1055,16 @@ def _time_side_by_side(fns: list[Callable[[], Any]], budget_s: float) -> list[fl
     sizes = [max(2, min(50, round(0.1 / max(t, 1e-6)) + 1)) for t in one_call]
     times: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
+    orders = balanced_orders(len(fns))
     rounds = 0
-    while rounds < CHOOSE_ROUNDS or time.perf_counter() - start < budget_s:
-        for fn, out, calls in zip(fns, times, sizes, strict=True):
-            for k in range(calls):
+    least = max(CHOOSE_ROUNDS, len(orders))
+    while rounds < least or time.perf_counter() - start < budget_s:
+        for i in orders[rounds % len(orders)]:
+            for k in range(sizes[i]):
                 t0 = time.perf_counter()
-                fn()
+                fns[i]()
                 if k:
-                    out.append(time.perf_counter() - t0)
+                    times[i].append(time.perf_counter() - t0)
             time.sleep(CHOOSE_QUIET_S)
         rounds += 1
     return [statistics.median(t) for t in times]

@@ -52,6 +52,7 @@ from convzoo.inspect import summarize
 from convzoo.inspect.trace import meta_build
 from convzoo.io import write_json, write_text
 from convzoo.optimize import (
+    balanced_orders,
     build_runtime,
     check_against_original,
     cpu_has_bf16_kernels,
@@ -426,23 +427,6 @@ class _Timer:
             t0 = time.perf_counter()
             yield
             out.append(time.perf_counter() - t0)
-
-
-def balanced_orders(n: int) -> list[list[int]]:
-    """Orders of ``n`` things, one a round, in which each comes right after each other one
-    equally often: a Williams design (Williams 1949, "Experimental designs balanced for the
-    estimation of residual effects of treatments"): the row 0, 1, n-1, 2, n-2, ... and its n
-    cyclic shifts, and for odd ``n`` their mirror images too (n or 2n rounds make a cycle).
-    Rotating one fixed order is not enough: a always comes after c there."""
-    first, low, high = [0], 1, n - 1
-    while low <= high:
-        first.append(low)
-        low += 1
-        if low <= high:
-            first.append(high)
-            high -= 1
-    rows = [[(x + shift) % n for x in first[:n]] for shift in range(n)]
-    return rows + [row[::-1] for row in rows] if n % 2 and n > 1 else rows
 
 
 def time_interleaved(
