@@ -4,14 +4,15 @@
     python benchmarks/inference_speed.py --smoke           # seconds: LeNet-5, tiny budget
 
 For ResNet-18, GoogLeNet (``googlenet_tv``) and VGG-16 at batch 1 and 16, with 2 threads, the
-variants ``eager``, ``optimize`` (convzoo.optimize: BN folded, channels-last, inductor),
-``onnxruntime`` and ``openvino`` in ``fp32``, ``bf16`` and ``int8`` (where the runtime has it)
-take turns (A B C, B C A, ...: the order rotates each round) after an untimed 50 ms pause each,
-through ``convzoo bench``'s own harness (:func:`convzoo.bench.harness.run_benchmark`), so the
-product is what is measured. OpenVINO is timed twice, built separately (``--control``): an A/A
-control whose ratio shows how far apart two instances of one runtime land in this run.
-Random weights with non-trivial batch-norm statistics; int8 is calibrated on random inputs
-(throughput only: its agreement on real data is tested on the digits LeNet-5 in the suite).
+variants ``eager``, ``optimize`` (``convzoo.optimize(runtime="auto")``: the fastest it measured of
+inductor, ONNX Runtime and OpenVINO), ``onnxruntime`` and ``openvino`` in ``fp32``, ``bf16`` and
+``int8`` (where the runtime has it) take turns (one call each a round, in an order that changes
+from round to round so that each variant follows each other equally often) after an untimed 50 ms
+pause each, through ``convzoo bench``'s own harness (:func:`convzoo.bench.harness.run_benchmark`),
+so the product is what is measured. OpenVINO is timed twice, built separately (``--control``): an
+A/A control whose ratio shows how far apart two instances of one runtime land in this run. Random
+weights with non-trivial batch-norm statistics; int8 is calibrated on random inputs (throughput
+only: its agreement on real data is tested on the digits LeNet-5 in the suite).
 
 Writes the results folder (``results.json``/``.csv`` with the machine, the CPU features and
 versions, and the stability verdict), prints a markdown table with the ratios that issue 13
