@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 import warnings
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import convzoo
 import convzoo.optimize
@@ -15,10 +17,13 @@ from convzoo.data import build_datasets
 from convzoo.errors import ConvzooError
 from convzoo.optimize import (
     BF16_EMULATED,
+    CALL_PATTERNS,
     OPTIMIZE_ATOL,
     OPTIMIZE_BF16_RTOL,
     OPTIMIZE_RTOL,
     TOLERANCES,
+    OptimizeReport,
+    RuntimeModel,
     cpu_has_bf16_kernels,
     float32_array,
     optimize,
@@ -202,7 +207,8 @@ def test_auto_times_blocks_of_calls_with_a_quiet_pause_after_each(monkeypatch):
 
         return call
 
-    medians = _time_side_by_side([runtime("a", 0.004), runtime("b", 0.012)], budget_s=0.0)
+    measured = _time_side_by_side([runtime("a", 0.004), runtime("b", 0.012)], budget_s=0.0)
+    medians = measured["loop"]
     timed = log[4:]  # after the two warm-up calls of each
     blocks = [[timed[0]]]
     for prev, nxt in zip(timed, timed[1:], strict=False):
@@ -222,6 +228,47 @@ def test_auto_times_blocks_of_calls_with_a_quiet_pause_after_each(monkeypatch):
     assert medians[0] == pytest.approx(0.004, abs=0.003)
     assert medians[1] == pytest.approx(0.012, abs=0.004)
     assert medians[0] < medians[1]
+    assert measured["single"][0] < measured["single"][1]  # the blocks' first calls
+
+
+class _WakingRuntime:
+    """A fake runtime whose call takes ``warm_s`` back to back and ``cold_s`` after the
+    cores were idle for 0.1 s (a thread pool that has gone to sleep)."""
+
+    def __init__(self, warm_s: float, cold_s: float) -> None:
+        self.warm_s, self.cold_s, self.last = warm_s, cold_s, 0.0
+
+    def __call__(self, array):
+        idle = time.perf_counter() - self.last > 0.1
+        time.sleep(self.cold_s if idle else self.warm_s)
+        self.last = time.perf_counter()
+        return np.zeros((array.shape[0], 10), dtype=np.float32)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("calls", "winner"), [("loop", "openvino"), ("single", "onnxruntime")])
+def test_auto_chooses_for_the_way_the_result_will_be_called(monkeypatch, calls, winner):
+    """Back to back one runtime is faster, after idle the other (as OpenVINO and ONNX
+    Runtime at ResNet-18 batch 1): ``calls`` decides which ``auto`` keeps, and says so."""
+    fakes = {"openvino": _WakingRuntime(0.004, 0.014), "onnxruntime": _WakingRuntime(0.006, 0.007)}
+
+    def build(runtime, *args, **kwargs):
+        if runtime not in fakes:
+            raise RuntimeError("not this test's runtime")
+        return RuntimeModel(fakes[runtime], OptimizeReport(runtime=runtime, precision="fp32"))
+
+    monkeypatch.setattr(convzoo.optimize, "build_runtime", build)
+    monkeypatch.setattr(convzoo.optimize, "runtime_available", lambda *a: None)
+    x = torch.randn(1, 1, 32, 32)
+    fast = optimize(nn.Linear(1, 1), x, runtime="auto", check=False, calls=calls, choose_budget_s=0)
+    assert fast.report.runtime == winner
+    assert CALL_PATTERNS[calls] in fast.report.reason
+    assert set(fast.report.candidates_ms) == set(fakes)
+
+
+def test_optimize_refuses_an_unknown_call_pattern():
+    with pytest.raises(ConvzooError, match="calls must be one of loop, single"):
+        optimize(nn.Linear(1, 1), torch.randn(1, 1, 4, 4), calls="burst")
 
 
 # ---- other runtimes ----------------------------------------------------------------------

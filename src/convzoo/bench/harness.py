@@ -719,6 +719,9 @@ class InferenceBenchmarkRunner(BenchmarkRunner):
                 threads=threads,
                 check=strict,
                 runtime=self.settings.optimize_runtime,
+                # The benchmark calls each variant once a round, between the other variants'
+                # calls: single calls, never a loop of one network.
+                calls="single",
             )
         else:
             fast = build_runtime(
