@@ -194,7 +194,8 @@ def test_auto_times_blocks_of_calls_with_a_quiet_pause_after_each(monkeypatch):
     """A runtime's pool spins after its calls (ONNX Runtime for over 20 ms): each candidate
     is timed in a block of back-to-back calls, the blocks take turns in balanced orders (each
     candidate leads a round as often as the other), and the cores get a quiet pause after
-    every block; the first call of a block (waking threads) is not counted."""
+    every block; the first call of a block (waking threads) is the "single" pattern's, the
+    others the "loop"'s."""
     from convzoo.optimize import CHOOSE_QUIET_S, CHOOSE_ROUNDS, _time_side_by_side
 
     log: list[tuple[str, float, float]] = []
